@@ -1,0 +1,61 @@
+// Early boot for PID 1 of a bare initramfs: the API filesystems, then the hostname.
+// Whatever is already mounted (after archiso's switch_root, for example) is left alone.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { native } from '../native/index.ts';
+import { readMounts } from './procfs.ts';
+import type { Logger } from '../log.ts';
+
+interface EarlyMount {
+  fstype: string;
+  target: string;
+  flags: ('MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC')[];
+  data: string | null;
+  optional?: boolean;
+}
+
+const EARLY_MOUNTS: EarlyMount[] = [
+  { fstype: 'proc', target: '/proc', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], data: null },
+  { fstype: 'sysfs', target: '/sys', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], data: null },
+  { fstype: 'devtmpfs', target: '/dev', flags: ['MS_NOSUID'], data: 'mode=0755' },
+  { fstype: 'devpts', target: '/dev/pts', flags: ['MS_NOSUID', 'MS_NOEXEC'], data: 'gid=5,mode=620,ptmxmode=666' },
+  { fstype: 'tmpfs', target: '/dev/shm', flags: ['MS_NOSUID', 'MS_NODEV'], data: 'mode=1777' },
+  { fstype: 'tmpfs', target: '/run', flags: ['MS_NOSUID', 'MS_NODEV'], data: 'mode=0755' },
+  { fstype: 'tmpfs', target: '/tmp', flags: ['MS_NOSUID', 'MS_NODEV'], data: 'mode=1777' },
+  { fstype: 'cgroup2', target: '/sys/fs/cgroup', flags: ['MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC'], data: 'nsdelegate', optional: true },
+];
+
+/** The filesystem types that belong to the kernel's interfaces, not to data. */
+export const API_FILESYSTEMS = new Set([
+  'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'securityfs', 'debugfs', 'tracefs',
+  'pstore', 'efivarfs', 'bpf', 'mqueue', 'configfs', 'hugetlbfs', 'fusectl', 'binfmt_misc', 'autofs', 'rootfs',
+]);
+
+export function mountApiFilesystems(log: Logger): void {
+  const { constants } = native();
+  for (const mount of EARLY_MOUNTS) {
+    const mounted = existsSync('/proc/self/mounts') ? readMounts().some((m) => m.target === mount.target) : false;
+    if (mounted) continue;
+    try {
+      mkdirSync(mount.target, { recursive: true });
+      const flags = mount.flags.reduce((acc, flag) => acc | constants[flag], 0);
+      native().mount(mount.fstype, mount.target, mount.fstype, flags, mount.data);
+      log.debug({ target: mount.target, fstype: mount.fstype }, 'mounted');
+    } catch (error) {
+      log[mount.optional ? 'warn' : 'error']({ err: error, target: mount.target }, `cannot mount ${mount.fstype} on ${mount.target}`);
+    }
+  }
+}
+
+export function setHostname(log: Logger): void {
+  let name = 'aios';
+  try {
+    name = readFileSync('/etc/hostname', 'utf8').trim() || name;
+  } catch {
+    // No /etc/hostname: keep the default.
+  }
+  try {
+    writeFileSync('/proc/sys/kernel/hostname', name);
+  } catch (error) {
+    log.warn({ err: error }, 'cannot set the hostname');
+  }
+}

@@ -1,0 +1,172 @@
+// aios-init: PID 1 (or a child subreaper when not PID 1).
+//
+// The story: set up (mounts, subreaper, reaper, cgroups, control socket, signal handlers),
+// start the services, then wait: everything else happens in signal, socket and child
+// callbacks. Guarantees:
+// - PID 1 never exits except into reboot(2) (a machine) or with the status a container
+//   runtime expects (a container); an uncaught exception or rejection is logged
+//   synchronously and the loop goes on reaping.
+// - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger, type Logger } from '../log.ts';
+import { native, spawnHelperPath } from '../native/index.ts';
+import { CgroupRoot } from '../supervisor/cgroup.ts';
+import { ControlServer } from '../supervisor/control-server.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
+import { mountApiFilesystems, setHostname } from './early-mounts.ts';
+import { detectMode, type InitMode } from './mode.ts';
+import { readMounts } from './procfs.ts';
+import { Reaper } from './reaper.ts';
+import { shutdown } from './shutdown.ts';
+import { signalTable, type PowerAction } from './signals.ts';
+import type { Level } from 'pino';
+
+export interface InitOptions {
+  servicesDir: string;
+  stateDir: string;
+  runDir: string;
+  consoleLogLevel: Level;
+  allowedUids: number[];
+  shutdownGraceMs: number;
+  faults: ReadonlySet<Fault>;
+}
+
+/** Switches that turn a mechanism off, so that tests can show they would catch its absence. */
+export const FAULTS = ['no-reaper', 'steal-children', 'no-cgroup', 'no-peercred', 'throw-on-reload', 'reject-on-reload'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export function parseFaults(value: string | undefined): Set<Fault> {
+  const faults = new Set<Fault>();
+  for (const item of (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (!(FAULTS as readonly string[]).includes(item)) {
+      throw new Error(`Expected AIOS_FAULTS to list some of ${FAULTS.join(', ')}, got \`${item}\`.`);
+    }
+    faults.add(item as Fault);
+  }
+  return faults;
+}
+
+export async function runInit(options: InitOptions): Promise<never> {
+  const mode = detectMode();
+  if (mode === 'machine') mountApiFilesystems(createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel }));
+  mkdirSync(path.join(options.stateDir, 'log'), { recursive: true });
+  const log = createLogger({
+    name: 'aios-init',
+    consoleLevel: options.consoleLogLevel,
+    file: path.join(options.stateDir, 'log', 'init.log'),
+    fileLevel: 'debug',
+  });
+  keepRunningOnErrors(log);
+  log.info({ mode, pid: process.pid, node: process.version, options: { ...options, faults: [...options.faults] } }, 'aios-init starting');
+
+  if (mode === 'machine') {
+    setHostname(log);
+    try {
+      // ctrl-alt-del then arrives as SIGINT instead of an immediate reboot.
+      native().reboot(native().constants.RB_DISABLE_CAD);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot disable ctrl-alt-del');
+    }
+  } else if (mode === 'subreaper') {
+    native().setChildSubreaper(true);
+  }
+  const startupMounts = new Set(readMounts().map((m) => m.target));
+
+  const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
+  reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
+  const cgroups = options.faults.has('no-cgroup') ? null : CgroupRoot.create(log.child({ subsystem: 'cgroup' }), { machine: mode === 'machine' });
+  if (options.faults.has('no-cgroup')) log.warn('cgroups disabled (AIOS_FAULTS=no-cgroup)');
+
+  const supervisor = new Supervisor(options.servicesDir, {
+    reaper,
+    cgroups,
+    spawnHelper: spawnHelperPath(),
+    logDir: path.join(options.stateDir, 'log'),
+    log: log.child({ subsystem: 'supervisor' }),
+    baseEnv: { AIOS_STATE_DIR: options.stateDir, AIOS_RUN_DIR: options.runDir, AIOS_SERVICES_DIR: options.servicesDir },
+  });
+
+  let shuttingDown: PowerAction | null = null;
+  const control = new ControlServer({
+    socketPath: path.join(options.runDir, 'init.sock'),
+    supervisor,
+    allowedUids: new Set([0, process.getuid?.() ?? 0, ...options.allowedUids]),
+    log: log.child({ subsystem: 'control' }),
+    checkPeer: !options.faults.has('no-peercred'),
+    onPower: (action, by) => requestShutdown(action, by),
+    onReload: () => reload('control socket'),
+  });
+
+  function requestShutdown(action: PowerAction, by: string): void {
+    if (shuttingDown) {
+      log.warn({ action, by }, `${action} requested while already shutting down for ${shuttingDown}; ignored`);
+      return;
+    }
+    shuttingDown = action;
+    log.info({ action, by }, `${action} requested by ${by}`);
+    void shutdown(action, {
+      mode,
+      supervisor,
+      reaper,
+      log,
+      startupMounts,
+      graceMs: options.shutdownGraceMs,
+      beforeEnd: () => {
+        control.close();
+        cgroups?.remove();
+      },
+    });
+  }
+
+  let reloading: Promise<unknown> = Promise.resolve();
+  function reload(by: string): Promise<unknown> {
+    log.info({ by }, 'reloading service definitions');
+    injectReloadFaults(options.faults);
+    const next = (): Promise<unknown> => (shuttingDown ? Promise.resolve({ skipped: 'shutting down' }) : supervisor.reload());
+    reloading = reloading.then(next, next);
+    return reloading;
+  }
+
+  for (const rule of signalTable()) {
+    const action = rule[mode === 'machine' ? 'machine' : 'container'];
+    native().watchSignal(rule.number, () => {
+      if (action === 'reload') void reload(rule.name);
+      else requestShutdown(action, rule.name);
+    });
+  }
+
+  try {
+    await control.listen();
+  } catch (error) {
+    log.error({ err: error }, 'cannot open the control socket; services still run, but `aios` cannot reach init');
+  }
+  await supervisor.reload();
+  log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
+
+  // Nothing below returns: init lives in its callbacks from here on.
+  setInterval(() => {}, 2 ** 30);
+  return new Promise<never>(() => {});
+}
+
+function keepRunningOnErrors(log: Logger): void {
+  process.on('uncaughtException', (error, origin) => {
+    log.fatal({ err: error, origin }, 'uncaught exception in aios-init (continuing)');
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.fatal({ err: reason }, 'unhandled promise rejection in aios-init (continuing)');
+  });
+}
+
+function injectReloadFaults(faults: ReadonlySet<Fault>): void {
+  if (faults.has('throw-on-reload')) {
+    setImmediate(() => {
+      throw new Error('injected fault: throw-on-reload');
+    });
+  }
+  if (faults.has('reject-on-reload')) {
+    void Promise.reject(new Error('injected fault: reject-on-reload'));
+  }
+}
+
+export type { InitMode };

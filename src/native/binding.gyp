@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "aios_native",
+      "sources": ["aios-native.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "aios-spawn",
+      "type": "executable",
+      "sources": ["aios-spawn.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+      "ldflags": ["-static-libgcc"]
+    }
+  ]
+}

@@ -1,0 +1,77 @@
+// The native addon (aios-native.c) and the aios-spawn helper, found where the build put them:
+// next to the executable in the image (/usr/lib/aios), or in src/native/build in development.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+export interface ChildStatus {
+  pid: number;
+  uid: number;
+  /** Exit status when the child exited, null when a signal killed it. */
+  code: number | null;
+  /** Signal number when a signal killed it, null when it exited. */
+  signal: number | null;
+  coreDumped: boolean;
+}
+
+export interface Native {
+  peekChild(): ChildStatus | null;
+  reapChild(pid: number): ChildStatus | null;
+  setChildSubreaper(on: boolean): void;
+  reboot(cmd: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount2(target: string, flags: number): void;
+  sync(): void;
+  setsid(): number;
+  setControllingTty(fd: number, steal: boolean): void;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  watchSignal(signum: number, callback: (signum: number) => void): void;
+  sigrtmin(): number;
+  constants: Record<
+    | 'RB_AUTOBOOT' | 'RB_HALT_SYSTEM' | 'RB_POWER_OFF' | 'RB_ENABLE_CAD' | 'RB_DISABLE_CAD'
+    | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC' | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC'
+    | 'MS_PRIVATE' | 'MS_RELATIME' | 'MNT_FORCE' | 'MNT_DETACH',
+    number
+  >;
+}
+
+const ADDON = 'aios_native.node';
+const SPAWN_HELPER = 'aios-spawn';
+
+function candidateDirs(): string[] {
+  const dirs: string[] = [];
+  if (process.env.AIOS_NATIVE_DIR) dirs.push(process.env.AIOS_NATIVE_DIR);
+  dirs.push(path.dirname(process.execPath));
+  // In development this file is src/native/index.ts; the bundle replaces import.meta.dirname.
+  if (import.meta.dirname) dirs.push(path.join(import.meta.dirname, 'build', 'Release'));
+  dirs.push('/usr/lib/aios');
+  return dirs;
+}
+
+function locate(file: string): string {
+  const dirs = candidateDirs();
+  for (const dir of dirs) {
+    const candidate = path.join(dir, file);
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(
+    `Cannot find ${file} in ${dirs.join(', ')}. Build it with \`npm run build:native\` ` +
+      '(needs python3, make and a C compiler), or set AIOS_NATIVE_DIR to the folder that holds it.',
+  );
+}
+
+let loaded: Native | undefined;
+
+export function native(): Native {
+  if (!loaded) {
+    const module = { exports: {} as Native };
+    // process.dlopen works both in development and inside the single-executable application,
+    // where require() of a file path does not.
+    process.dlopen(module, locate(ADDON));
+    loaded = module.exports;
+  }
+  return loaded;
+}
+
+export function spawnHelperPath(): string {
+  return locate(SPAWN_HELPER);
+}

@@ -1,0 +1,201 @@
+// The set of services: loading and reloading the directory, starting in dependency order,
+// stopping in reverse dependency order.
+//
+// Invariants:
+// - A service starts only when every service it depends on is `up`.
+// - A service stops only after every service that depends on it is down.
+// - An invalid file never stops the other services; on reload, an invalid file leaves the
+//   running version of that service untouched.
+import { isDeepStrictEqual } from 'node:util';
+import { Service, type ServiceEnvironment, type ServiceStatus } from './service.ts';
+import { loadServiceDirectory, type ServiceSpec, type SpecError } from './service-spec.ts';
+import type { Logger } from '../log.ts';
+
+export interface ReloadSummary {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  errors: SpecError[];
+}
+
+export class SupervisorError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class Supervisor {
+  readonly services = new Map<string, Service>();
+  loadErrors: SpecError[] = [];
+  readonly #dir: string;
+  readonly #env: ServiceEnvironment;
+  readonly #log: Logger;
+  #shuttingDown = false;
+  #reconcileQueued = false;
+
+  constructor(dir: string, env: ServiceEnvironment) {
+    this.#dir = dir;
+    this.#env = env;
+    this.#log = env.log;
+    env.reaper.on('reaped', () => {
+      for (const service of this.services.values()) service.onProcessGone();
+    });
+  }
+
+  get directory(): string {
+    return this.#dir;
+  }
+
+  /** Reads the directory and starts what it holds; the same code serves SIGHUP. */
+  async reload(): Promise<ReloadSummary> {
+    const { specs, errors } = loadServiceDirectory(this.#dir);
+    for (const error of errors) this.#log.error({ file: error.file }, `invalid service file ${error.file}: ${error.message}`);
+    this.loadErrors = errors;
+    const invalidFiles = new Set(errors.map((e) => e.file));
+    const next = new Map(specs.map((s) => [s.name, s]));
+    const summary: ReloadSummary = { added: [], removed: [], changed: [], errors };
+
+    for (const [name, service] of this.services) {
+      if (next.has(name)) continue;
+      if (invalidFiles.has(service.spec.file)) continue; // keep what runs until the file is fixed
+      summary.removed.push(name);
+    }
+    const changed = specs.filter((spec) => {
+      const current = this.services.get(spec.name);
+      return current !== undefined && !isDeepStrictEqual(current.spec, spec);
+    });
+    summary.changed = changed.map((s) => s.name);
+    summary.added = specs.filter((s) => !this.services.has(s.name)).map((s) => s.name);
+
+    // Dependents of what goes away or changes are stopped first and brought back after.
+    const affected = [...summary.removed, ...summary.changed];
+    const comeBack = this.#dependentsOf(affected).filter((name) => this.services.get(name)?.wanted && !affected.includes(name));
+    await this.#stopInOrder([...new Set([...affected, ...comeBack])]);
+    for (const name of summary.removed) this.#delete(name);
+    for (const spec of changed) {
+      this.#delete(spec.name);
+      this.#add(spec);
+    }
+    for (const name of summary.added) this.#add(next.get(name)!);
+    for (const name of comeBack) {
+      const service = this.services.get(name);
+      if (service) service.wanted = true;
+    }
+    if (summary.added.length + summary.removed.length + summary.changed.length > 0) {
+      this.#log.info(summary, 'services reloaded');
+    }
+    this.reconcile();
+    return summary;
+  }
+
+  list(): ServiceStatus[] {
+    return [...this.services.values()].map((s) => s.status()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): Service {
+    const service = this.services.get(name);
+    if (!service) {
+      const known = [...this.services.keys()].sort().join(', ') || 'none';
+      throw new SupervisorError('ENOSERVICE', `No service named \`${name}\` (known: ${known}).`);
+    }
+    return service;
+  }
+
+  /** Starts the service and, first, what it depends on. */
+  start(name: string): void {
+    const service = this.get(name);
+    const want = (s: Service): void => {
+      s.wanted = true;
+      for (const dep of s.spec.depends_on) want(this.get(dep));
+    };
+    want(service);
+    if (service.state === 'failed' || service.state === 'backoff') service.start();
+    this.reconcile();
+  }
+
+  /** Stops the service and, first, everything that depends on it. */
+  async stop(name: string): Promise<void> {
+    this.get(name);
+    await this.#stopInOrder([name, ...this.#dependentsOf([name])]);
+  }
+
+  async restart(name: string): Promise<void> {
+    const service = this.get(name);
+    await this.#stopInOrder([name]);
+    service.wanted = true;
+    service.start();
+    this.reconcile();
+  }
+
+  /** Shutdown: stop everything in reverse dependency order; nothing starts again afterwards. */
+  async stopAll(): Promise<void> {
+    this.#shuttingDown = true;
+    await this.#stopInOrder([...this.services.keys()]);
+  }
+
+  /** Starts every wanted service whose dependencies are up. Called after every state change. */
+  reconcile(): void {
+    if (this.#shuttingDown) return;
+    for (const service of this.services.values()) {
+      if (!service.wanted || service.state !== 'down') continue;
+      const waiting = service.spec.depends_on.filter((dep) => this.services.get(dep)?.state !== 'up');
+      if (waiting.length === 0) {
+        service.start();
+      } else {
+        const described = waiting.map((dep) => `${dep} (${this.services.get(dep)?.state ?? 'missing'})`).join(', ');
+        service.reason = `waiting for ${described}`;
+      }
+    }
+  }
+
+  /** Stops the named services in waves: a service goes once nothing still running depends on it. */
+  async #stopInOrder(names: string[]): Promise<void> {
+    const pending = new Set(names.filter((n) => this.services.has(n)));
+    for (const name of pending) this.services.get(name)!.wanted = false;
+    while (pending.size > 0) {
+      const wave = [...pending].filter((name) =>
+        [...pending].every((other) => other === name || !this.services.get(other)!.spec.depends_on.includes(name)),
+      );
+      // The loader rejects cycles, so a wave is never empty; guard anyway rather than spin.
+      const batch = wave.length > 0 ? wave : [...pending];
+      await Promise.all(batch.map((name) => this.services.get(name)!.stop()));
+      for (const name of batch) pending.delete(name);
+    }
+  }
+
+  #queueReconcile(): void {
+    if (this.#reconcileQueued) return;
+    this.#reconcileQueued = true;
+    queueMicrotask(() => {
+      this.#reconcileQueued = false;
+      this.reconcile();
+    });
+  }
+
+  #dependentsOf(names: string[]): string[] {
+    const result = new Set<string>();
+    const visit = (name: string): void => {
+      for (const service of this.services.values()) {
+        if (service.spec.depends_on.includes(name) && !result.has(service.name)) {
+          result.add(service.name);
+          visit(service.name);
+        }
+      }
+    };
+    for (const name of names) visit(name);
+    return [...result];
+  }
+
+  #add(spec: ServiceSpec): void {
+    const service = new Service(spec, this.#env);
+    service.on('state', () => this.#queueReconcile());
+    this.services.set(spec.name, service);
+  }
+
+  #delete(name: string): void {
+    this.services.get(name)?.logs.close();
+    this.services.delete(name);
+  }
+}
