@@ -186,6 +186,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     const env: Record<string, string> = { PATH: DEFAULT_PATH, ...this.#env.baseEnv, AIOS_SERVICE: spec.name };
     let uid: number | undefined;
     let gid: number | undefined;
+    let userName: string | undefined;
     if (spec.user !== undefined) {
       const account = lookupUser(spec.user);
       if (!account) return this.#failBeforeStart(217, `user \`${spec.user}\` does not exist`);
@@ -194,6 +195,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       }
       uid = account.uid;
       gid = account.gid;
+      userName = account.name;
       Object.assign(env, { HOME: account.home, USER: account.name, LOGNAME: account.name });
     }
     if (spec.group !== undefined) {
@@ -222,19 +224,23 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.#startedAt = Date.now();
     let child: ChildProcess;
     try {
-      child = this.#env.reaper.spawnTracked(
-        this.#env.spawnHelper,
-        [this.#cgroup?.dir ?? '-', program.path, ...spec.exec.slice(1)],
-        {
-          // Its own session and process group: signals reach all of it, none reach us.
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe', spec.ready.kind === 'notify' ? 'pipe' : 'ignore'],
-          env,
-          cwd: spec.cwd ?? '/',
-          uid,
-          gid,
-        },
-      );
+      // The helper joins the cgroup while still root, then takes the service's user and groups.
+      const helperArgs = [
+        ...(this.#cgroup ? ['-c', this.#cgroup.dir] : []),
+        ...(gid !== undefined ? ['-g', String(gid)] : []),
+        ...(uid !== undefined ? ['-u', String(uid)] : []),
+        ...(userName !== undefined ? ['-n', userName] : []),
+        '--',
+        program.path,
+        ...spec.exec.slice(1),
+      ];
+      child = this.#env.reaper.spawnTracked(this.#env.spawnHelper, helperArgs, {
+        // Its own session and process group: signals reach all of it, none reach us.
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe', spec.ready.kind === 'notify' ? 'pipe' : 'ignore'],
+        env,
+        cwd: spec.cwd ?? '/',
+      });
     } catch (error) {
       this.#mainExited = true;
       this.#exit = { code: 126, signal: null };

@@ -48,6 +48,8 @@ export interface StartOptions {
   args?: string[];
   /** Node's own flags (default: --disable-sigusr1, as the image runs it). */
   nodeArgs?: string[];
+  /** Runs before init starts, with the folders made (to write files that need their paths). */
+  prepare?: (init: Pick<InitHandle, 'servicesDir' | 'stateDir' | 'runDir' | 'writeService'>) => void;
   /** Wait until the control socket answers (default true). */
   waitReady?: boolean;
 }
@@ -60,6 +62,7 @@ export async function startInit(options: StartOptions = {}): Promise<InitHandle>
   const runDir = path.join(dir, 'run');
   for (const d of [servicesDir, stateDir, runDir]) mkdirSync(d, { recursive: true, mode: 0o755 });
   for (const [name, toml] of Object.entries(options.services ?? {})) writeFileSync(path.join(servicesDir, `${name}.toml`), toml);
+  options.prepare?.({ servicesDir, stateDir, runDir, writeService: (name, toml) => writeFileSync(path.join(servicesDir, `${name}.toml`), toml) });
 
   const initArgs = [
     ...(options.nodeArgs ?? ['--disable-sigusr1']),
