@@ -1,6 +1,6 @@
 // One logger per process; subsystems take children (`log.child({ subsystem: 'reaper' })`).
 // Destinations are synchronous: PID 1's last words before a fault must reach the disk.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger, type Level } from 'pino';
 
@@ -25,10 +25,30 @@ export interface LogOptions {
   name: string;
 }
 
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** One readable line per entry on the console (the file keeps the JSON); AIOS_LOG_FORMAT=json keeps JSON here too. */
+export function formatConsoleLine(json: string): string {
+  try {
+    const entry = JSON.parse(json) as { level: number; time: number; msg?: string; subsystem?: string; service?: string; err?: { message?: string } };
+    const time = new Date(entry.time).toISOString().slice(11, 23);
+    const where = entry.service ?? entry.subsystem;
+    const error = entry.err?.message && !entry.msg?.includes(entry.err.message) ? `: ${entry.err.message}` : '';
+    return `${time} ${(LEVEL_NAMES[entry.level] ?? String(entry.level)).padEnd(5)} ${where ? `[${where}] ` : ''}${entry.msg ?? ''}${error}\n`;
+  } catch {
+    return json;
+  }
+}
+
+const readableStderr = {
+  write(line: string): void {
+    writeSync(2, formatConsoleLine(line));
+  },
+};
+
 export function createLogger(options: LogOptions): Logger {
-  const streams: pino.StreamEntry[] = [
-    { level: options.consoleLevel, stream: pino.destination({ dest: 2, sync: true }) },
-  ];
+  const console = process.env.AIOS_LOG_FORMAT === 'json' ? pino.destination({ dest: 2, sync: true }) : readableStderr;
+  const streams: pino.StreamEntry[] = [{ level: options.consoleLevel, stream: console }];
   if (options.file) {
     mkdirSync(path.dirname(options.file), { recursive: true });
     streams.push({

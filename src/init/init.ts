@@ -129,7 +129,7 @@ export async function runInit(options: InitOptions): Promise<never> {
   }
 
   for (const rule of signalTable()) {
-    const action = rule[mode === 'machine' ? 'machine' : 'container'];
+    const action = rule[mode];
     native().watchSignal(rule.number, () => {
       if (action === 'reload') void reload(rule.name);
       else requestShutdown(action, rule.name);

@@ -84,3 +84,11 @@ t.test('a reload with an invalid file keeps the running version', async (t) => {
   t.equal(services[0]!.pid, pid);
   t.match(String(logged(init, 'invalid service file')[0]!.msg), /svc\.toml: TOML syntax error at line 1/);
 });
+
+t.test('as a subreaper in a terminal, ctrl-C (SIGINT) powers off with status 0', async (t) => {
+  const init = await startInit({ services: { sleeper }, namespace: false });
+  t.teardown(() => init.cleanup());
+  init.signal('SIGINT');
+  t.equal((await init.exited).code, 0);
+  t.equal(logged(init, 'poweroff requested by SIGINT').length, 1);
+});
