@@ -21,12 +21,14 @@ export function initSocketPath(runDir: string): string {
 
 /**
  * Sends one request. `onEvent` receives streamed events (log lines) after the response,
- * until the connection closes; without it the connection is closed after the response.
+ * until the connection closes (then `onClose` is called); without it the connection is
+ * closed after the response.
  */
 export function request(
   socketPath: string,
   body: Record<string, unknown>,
   onEvent?: (event: { event: string; data: unknown }) => void,
+  onClose?: () => void,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
@@ -66,6 +68,7 @@ export function request(
       reject(new ControlError(error.code ?? 'ECONNECT', hint, { cause: error }));
     });
     socket.on('close', () => {
+      onClose?.();
       if (!answered) reject(new ControlError('ECLOSED', `init closed the connection at ${socketPath} without answering.`));
     });
   });

@@ -134,7 +134,7 @@ export class ControlServer {
       case 'status':
         return supervisor.get(request.name).status();
       case 'start':
-        supervisor.start(request.name);
+        await supervisor.start(request.name);
         return supervisor.get(request.name).status();
       case 'stop':
         await supervisor.stop(request.name);

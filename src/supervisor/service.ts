@@ -99,7 +99,6 @@ export class Service extends EventEmitter<ServiceEvents> {
   #stopRequested = false;
   #failedReadiness = false;
   #timers = new Set<NodeJS.Timeout>();
-  #killTimer: NodeJS.Timeout | undefined;
   #stopWaiters: (() => void)[] = [];
 
   constructor(spec: ServiceSpec, env: ServiceEnvironment) {
@@ -337,7 +336,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.#transition('stopping', reason);
     this.#signalAll(this.spec.stop_signal as NodeJS.Signals);
     this.#signalAll('SIGCONT');
-    this.#killTimer = this.#timer(this.spec.stop_timeout * 1000, () => {
+    this.#timer(this.spec.stop_timeout * 1000, () => {
       this.#log.warn(`${this.name}: still running ${this.spec.stop_timeout} s after ${this.spec.stop_signal}: SIGKILL`);
       this.#signalAll('SIGKILL');
       this.#cgroup?.kill();
@@ -437,7 +436,6 @@ export class Service extends EventEmitter<ServiceEvents> {
   #clearTimers(): void {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    this.#killTimer = undefined;
   }
 }
 

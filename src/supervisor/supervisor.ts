@@ -103,15 +103,18 @@ export class Supervisor {
     return service;
   }
 
-  /** Starts the service and, first, what it depends on. */
-  start(name: string): void {
-    const service = this.get(name);
+  /** Starts the service and, first, what it depends on (failed ones get a fresh start). */
+  async start(name: string): Promise<void> {
+    const wanted: Service[] = [];
     const want = (s: Service): void => {
-      s.wanted = true;
+      wanted.push(s);
       for (const dep of s.spec.depends_on) want(this.get(dep));
     };
-    want(service);
-    if (service.state === 'failed' || service.state === 'backoff') service.start();
+    want(this.get(name));
+    for (const s of wanted) {
+      if (s.state === 'failed' || s.state === 'backoff') await s.stop();
+      s.wanted = true;
+    }
     this.reconcile();
   }
 
@@ -125,7 +128,6 @@ export class Supervisor {
     const service = this.get(name);
     await this.#stopInOrder([name]);
     service.wanted = true;
-    service.start();
     this.reconcile();
   }
 

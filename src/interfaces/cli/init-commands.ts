@@ -139,10 +139,14 @@ export const logsCommand: Command = {
       process.stdout.write(args.values.json ? `${JSON.stringify(line)}\n` : `${line.time} ${line.stream === 'stdout' ? '' : `[${line.stream}] `}${line.text}\n`);
     };
     const follow = Boolean(args.values.follow);
-    const done = new Promise<void>((resolve) => process.once('SIGINT', resolve));
-    const data = (await request(socketFor(args), { cmd: 'logs', name, lines, follow }, follow ? (e) => show(e.data as LogLine) : undefined)) as {
-      lines: LogLine[];
-    };
+    let closed = (): void => {};
+    // Following ends with ctrl-C, or when init goes away (shutdown).
+    const done = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      closed = resolve;
+    });
+    const onLine = follow ? (e: { data: unknown }) => show(e.data as LogLine) : undefined;
+    const data = (await request(socketFor(args), { cmd: 'logs', name, lines, follow }, onLine, () => closed())) as { lines: LogLine[] };
     data.lines.forEach(show);
     if (follow) await done;
     return 0;
