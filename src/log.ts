@@ -46,15 +46,66 @@ const readableStderr = {
   },
 };
 
+/** A log file that can be closed under a live logger: later entries are dropped, never thrown. */
+class LogFile {
+  readonly #destination: ReturnType<typeof pino.destination>;
+  #open = true;
+
+  constructor(destination: ReturnType<typeof pino.destination>) {
+    this.#destination = destination;
+  }
+
+  write(line: string): void {
+    if (!this.#open) return;
+    try {
+      this.#destination.write(line);
+    } catch {
+      // A full or vanished disk: the console still gets the entry.
+    }
+  }
+
+  /** Resolves once the file descriptor is closed (or after a second, whatever happens). */
+  close(): Promise<void> {
+    if (!this.#open) return Promise.resolve();
+    this.#open = false;
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1_000);
+      this.#destination.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      try {
+        this.#destination.flushSync();
+        this.#destination.end();
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+}
+
+const openFiles = new Set<LogFile>();
+
+/**
+ * Closes every log file this process opened (later entries reach the console only): PID 1
+ * does this before unmounting, or the state disk stays busy.
+ */
+export async function closeLogFiles(): Promise<void> {
+  const files = [...openFiles];
+  openFiles.clear();
+  await Promise.all(files.map((file) => file.close()));
+}
+
 export function createLogger(options: LogOptions): Logger {
   const console = process.env.AIOS_LOG_FORMAT === 'json' ? pino.destination({ dest: 2, sync: true }) : readableStderr;
   const streams: pino.StreamEntry[] = [{ level: options.consoleLevel, stream: console }];
   if (options.file) {
     mkdirSync(path.dirname(options.file), { recursive: true });
-    streams.push({
-      level: options.fileLevel ?? 'debug',
-      stream: pino.destination({ dest: options.file, sync: true, mkdir: true }),
-    });
+    const destination = pino.destination({ dest: options.file, sync: true, mkdir: true });
+    const file = new LogFile(destination);
+    openFiles.add(file);
+    streams.push({ level: options.fileLevel ?? 'debug', stream: file });
   }
   const lowest = streams
     .map((s) => s.level ?? 'info')

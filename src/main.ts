@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ControlError } from './interfaces/control-client.ts';
 import { formatHelp, parseCommandArgs, UsageError, type Command } from './interfaces/cli/command.ts';
 import {
+  consoleCommand,
   haltCommand,
   initCommand,
   logsCommand,
@@ -24,6 +25,7 @@ const COMMANDS: Command[] = [
   poweroffCommand,
   rebootCommand,
   haltCommand,
+  consoleCommand,
 ];
 
 function overview(): string {

@@ -7,7 +7,7 @@
 //   runtime expects (a container); an uncaught exception or rejection is logged
 //   synchronously and the loop goes on reaping.
 // - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../log.ts';
 import { native, spawnHelperPath } from '../native/index.ts';
@@ -15,6 +15,7 @@ import { CgroupRoot } from '../supervisor/cgroup.ts';
 import { ControlServer } from '../supervisor/control-server.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { mountApiFilesystems, setHostname } from './early-mounts.ts';
+import { loadModules, mountStateDisk, type BootReport } from './machine-boot.ts';
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
 import { Reaper } from './reaper.ts';
@@ -48,18 +49,16 @@ export function parseFaults(value: string | undefined): Set<Fault> {
 }
 
 export async function runInit(options: InitOptions): Promise<never> {
+  const startedAtSec = uptimeSeconds();
   const mode = detectMode();
-  if (mode === 'machine') mountApiFilesystems(createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel }));
-  mkdirSync(path.join(options.stateDir, 'log'), { recursive: true });
-  const log = createLogger({
-    name: 'aios-init',
-    consoleLevel: options.consoleLogLevel,
-    file: path.join(options.stateDir, 'log', 'init.log'),
-    fileLevel: 'debug',
-  });
-  keepRunningOnErrors(log);
-  log.info({ mode, pid: process.pid, node: process.version, options: { ...options, faults: [...options.faults] } }, 'aios-init starting');
+  // Until the state directory is settled (a machine mounts its state disk there), log to the console only.
+  let log = createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel });
+  if (mode === 'machine') mountApiFilesystems(log);
+  keepRunningOnErrors(() => log);
+  const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
+  reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
 
+  const report: BootReport = { warnings: [], state: null, modules: { loaded: 0, failed: [] } };
   if (mode === 'machine') {
     setHostname(log);
     try {
@@ -68,13 +67,28 @@ export async function runInit(options: InitOptions): Promise<never> {
     } catch (error) {
       log.warn({ err: error }, 'cannot disable ctrl-alt-del');
     }
+    loadModules(log, report);
+    await mountStateDisk(reaper, log, options.stateDir, report);
   } else if (mode === 'subreaper') {
     native().setChildSubreaper(true);
   }
+
+  try {
+    mkdirSync(path.join(options.stateDir, 'log'), { recursive: true });
+    log = createLogger({
+      name: 'aios-init',
+      consoleLevel: options.consoleLogLevel,
+      file: path.join(options.stateDir, 'log', 'init.log'),
+      fileLevel: 'debug',
+    });
+  } catch (error) {
+    report.warnings.push(`cannot write ${options.stateDir}/log: ${(error as Error).message}; init logs to the console only`);
+    log.warn({ err: error }, 'init logs to the console only');
+  }
+  reaper.setLogger(log.child({ subsystem: 'reaper' }));
+  log.info({ mode, pid: process.pid, node: process.version, options: { ...options, faults: [...options.faults] } }, 'aios-init starting');
   const startupMounts = new Set(readMounts().map((m) => m.target));
 
-  const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
-  reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
   const cgroups = options.faults.has('no-cgroup') ? null : CgroupRoot.create(log.child({ subsystem: 'cgroup' }), { machine: mode === 'machine' });
   if (options.faults.has('no-cgroup')) log.warn('cgroups disabled (AIOS_FAULTS=no-cgroup)');
 
@@ -143,19 +157,85 @@ export async function runInit(options: InitOptions): Promise<never> {
   }
   await supervisor.reload();
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
+  const timeline: BootTimeline = { pid1ExecSec: processStartSeconds(), initStartSec: startedAtSec, servicesUpSec: null };
+  const writeBootFile = (): void => writeBootReport(options.runDir, { mode, timeline, ...report }, log);
+  writeBootFile();
+  whenAllUp(supervisor, () => {
+    timeline.servicesUpSec = uptimeSeconds();
+    log.info({ seconds: timeline.servicesUpSec }, 'all services up');
+    writeBootFile();
+  });
 
   // Nothing below returns: init lives in its callbacks from here on.
   setInterval(() => {}, 2 ** 30);
   return new Promise<never>(() => {});
 }
 
-function keepRunningOnErrors(log: Logger): void {
-  process.on('uncaughtException', (error, origin) => {
-    log.fatal({ err: error, origin }, 'uncaught exception in aios-init (continuing)');
-  });
-  process.on('unhandledRejection', (reason) => {
-    log.fatal({ err: reason }, 'unhandled promise rejection in aios-init (continuing)');
-  });
+// These handlers are the last line: if they threw, Node would exit and the kernel would panic.
+function keepRunningOnErrors(log: () => Logger): void {
+  const report = (message: string, fields: Record<string, unknown>): void => {
+    try {
+      log().fatal(fields, message);
+    } catch (loggingError) {
+      try {
+        writeSync(2, `aios-init: ${message}: ${String((fields.err as Error | undefined)?.stack ?? fields.err)} (and logging failed: ${String(loggingError)})\n`);
+      } catch {
+        // Nothing left to tell.
+      }
+    }
+  };
+  process.on('uncaughtException', (error, origin) => report('uncaught exception in aios-init (continuing)', { err: error, origin }));
+  process.on('unhandledRejection', (reason) => report('unhandled promise rejection in aios-init (continuing)', { err: reason }));
+}
+
+export interface BootTimeline {
+  /** Seconds since the kernel started, when the kernel ran PID 1. */
+  pid1ExecSec: number | null;
+  /** When init's own code began (after Node started). */
+  initStartSec: number | null;
+  /** When every enabled service was first up at once. */
+  servicesUpSec: number | null;
+}
+
+/** RUN/boot.json: what the console banner and `status` show about this boot. */
+function writeBootReport(runDir: string, report: object, log: Logger): void {
+  try {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(path.join(runDir, 'boot.json'), `${JSON.stringify(report, null, 2)}\n`);
+  } catch (error) {
+    log.warn({ err: error }, 'cannot write boot.json');
+  }
+}
+
+function whenAllUp(supervisor: Supervisor, callback: () => void): void {
+  const check = (): boolean => {
+    const wanted = [...supervisor.services.values()].filter((s) => s.spec.enabled);
+    return wanted.every((s) => s.state === 'up' || s.state === 'failed' || (s.state === 'down' && !s.wanted));
+  };
+  if (check()) return callback();
+  const timer = setInterval(() => {
+    if (!check()) return;
+    clearInterval(timer);
+    callback();
+  }, 20);
+}
+
+function uptimeSeconds(): number | null {
+  try {
+    return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+
+/** Field 22 of /proc/self/stat: when the kernel started this process, in clock ticks (100 per second). */
+function processStartSeconds(): number | null {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+  } catch {
+    return null;
+  }
 }
 
 function injectReloadFaults(faults: ReadonlySet<Fault>): void {

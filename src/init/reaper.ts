@@ -22,7 +22,7 @@ export interface ReaperEvents {
 
 export class Reaper extends EventEmitter<ReaperEvents> {
   readonly #owned = new Set<number>();
-  readonly #log: Logger;
+  #log: Logger;
   #retryScheduled = false;
   #sweep: NodeJS.Timeout | undefined;
   #enabled = true;
@@ -31,6 +31,10 @@ export class Reaper extends EventEmitter<ReaperEvents> {
 
   constructor(log: Logger) {
     super();
+    this.#log = log;
+  }
+
+  setLogger(log: Logger): void {
     this.#log = log;
   }
 

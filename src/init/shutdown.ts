@@ -10,6 +10,8 @@
 //   0 after poweroff or halt, 129 after reboot (what a parent sees when reboot(2) is
 //   called inside a PID namespace).
 // - As a subreaper we only ever signal our own descendants, never kill(-1).
+import { writeSync } from 'node:fs';
+import { closeLogFiles } from '../log.ts';
 import { native } from '../native/index.ts';
 import { API_FILESYSTEMS } from './early-mounts.ts';
 import { listProcesses, otherUserProcesses, readMounts, type ProcessInfo } from './procfs.ts';
@@ -40,6 +42,7 @@ export async function shutdown(action: PowerAction, ctx: ShutdownContext): Promi
   const started = Date.now();
   const step = (name: string): void => log.info({ step: name, ms: Date.now() - started }, `shutdown: ${name}`);
 
+  if (ctx.mode === 'machine') announce(`aios: ${action}: stopping services`);
   step('stopping services');
   await ctx.supervisor.stopAll();
   for (const service of ctx.supervisor.list()) {
@@ -53,11 +56,22 @@ export async function shutdown(action: PowerAction, ctx: ShutdownContext): Promi
 
   const processesLeft = remaining(ctx.mode).map((p) => ({ pid: p.pid, comm: p.comm, state: p.state }));
   step('unmounting');
-  unmountAll(ctx);
+  await ctx.supervisor.closeLogs();
+  if (ctx.mode === 'machine') {
+    log.info({ action, processesLeft, ms: Date.now() - started }, 'shutdown: closing log files');
+    // The state disk is about to be unmounted: from here on the log reaches the console only.
+    // (A container detaches busy mounts instead, so its log file stays open to the end.)
+    await closeLogFiles();
+  }
+  const stuck = unmountAll(ctx);
   native().sync();
   ctx.beforeEnd();
   const mountsLeft = readMounts().map((m) => m.target);
   log.info({ action, processesLeft, mountsLeft, ms: Date.now() - started }, `shutdown complete: ${action}`);
+  if (ctx.mode === 'machine') {
+    const filesystems = stuck.length === 0 ? 'filesystems unmounted' : `could not unmount ${stuck.join(', ')}`;
+    announce(`aios: ${action}: services stopped, ${processesLeft.length} processes left, ${filesystems}`);
+  }
 
   if (ctx.mode !== 'machine') {
     process.exit(CONTAINER_EXIT_STATUS[action]);
@@ -73,6 +87,15 @@ export async function shutdown(action: PowerAction, ctx: ShutdownContext): Promi
   return new Promise<never>(() => {
     setInterval(() => {}, 2 ** 30);
   });
+}
+
+/** Shutdown progress reaches the console whatever the log level: the person there is waiting for it. */
+function announce(text: string): void {
+  try {
+    writeSync(2, `${text}\n`);
+  } catch {
+    // No console.
+  }
 }
 
 /** What is left to kill: everything but us in a PID namespace or machine; our descendants as a subreaper. */
@@ -133,8 +156,10 @@ async function killRemaining(ctx: ShutdownContext): Promise<void> {
   }
 }
 
-function unmountAll(ctx: ShutdownContext): void {
-  if (ctx.mode === 'subreaper') return; // the host's mounts are not ours
+/** Returns the mount points that could be neither unmounted nor made read-only. */
+function unmountAll(ctx: ShutdownContext): string[] {
+  const stuck: string[] = [];
+  if (ctx.mode === 'subreaper') return stuck; // the host's mounts are not ours
   const { constants } = native();
   const mounts = readMounts().reverse();
   for (const mount of mounts) {
@@ -155,6 +180,7 @@ function unmountAll(ctx: ShutdownContext): void {
           ctx.log.info({ target: mount.target, code }, `detached ${mount.target}`);
         }
       } catch (second) {
+        stuck.push(mount.target);
         ctx.log.warn({ target: mount.target, err: second }, `cannot unmount ${mount.target}`);
       }
     }
@@ -166,4 +192,5 @@ function unmountAll(ctx: ShutdownContext): void {
       // The initramfs root (rootfs) cannot be made read-only; nothing on it needs saving.
     }
   }
+  return stuck;
 }

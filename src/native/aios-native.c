@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -304,6 +305,20 @@ static napi_value watch_signal(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* loadModule(fd, params): finit_module(2); EEXIST (already loaded) counts as success. */
+static napi_value load_module(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  char *params = get_string(env, argv[1], "params", 1);
+  if (params == NULL) return NULL;
+  long rc = syscall(SYS_finit_module, fd, params, 0);
+  int err = errno;
+  free(params);
+  if (rc != 0 && err != EEXIST) return throw_errno(env, err, "finit_module", NULL);
+  return NULL;
+}
+
 static napi_value sigrtmin(napi_env env, napi_callback_info info) {
   (void)info;
   return make_int(env, SIGRTMIN);
@@ -332,6 +347,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_function(env, exports, "peerCredentials", peer_credentials);
   export_function(env, exports, "watchSignal", watch_signal);
   export_function(env, exports, "sigrtmin", sigrtmin);
+  export_function(env, exports, "loadModule", load_module);
 
   napi_value constants;
   napi_create_object(env, &constants);

@@ -26,6 +26,7 @@ export interface Native {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   watchSignal(signum: number, callback: (signum: number) => void): void;
   sigrtmin(): number;
+  loadModule(fd: number, params: string): void;
   constants: Record<
     | 'RB_AUTOBOOT' | 'RB_HALT_SYSTEM' | 'RB_POWER_OFF' | 'RB_ENABLE_CAD' | 'RB_DISABLE_CAD'
     | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC' | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC'

@@ -68,9 +68,19 @@ export class LogSink {
     return () => this.#followers.delete(callback);
   }
 
-  close(): void {
-    this.#out?.end();
+  /** Resolves once the file is closed (shutdown waits for it before unmounting). */
+  close(): Promise<void> {
+    const out = this.#out;
     this.#out = undefined;
+    if (!out || out.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 1_000);
+      out.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      out.end();
+    });
   }
 
   #append(line: LogLine): void {

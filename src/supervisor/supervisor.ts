@@ -137,6 +137,11 @@ export class Supervisor {
     await this.#stopInOrder([...this.services.keys()]);
   }
 
+  /** Closes every service's log file (shutdown, before the state disk is unmounted). */
+  async closeLogs(): Promise<void> {
+    await Promise.all([...this.services.values()].map((service) => service.logs.close()));
+  }
+
   /** Starts every wanted service whose dependencies are up. Called after every state change. */
   reconcile(): void {
     if (this.#shuttingDown) return;
@@ -197,7 +202,7 @@ export class Supervisor {
   }
 
   #delete(name: string): void {
-    this.services.get(name)?.logs.close();
+    void this.services.get(name)?.logs.close();
     this.services.delete(name);
   }
 }

@@ -2,10 +2,14 @@
 import { parseLevel } from '../../log.ts';
 import { parseFaults, runInit } from '../../init/init.ts';
 import { initSocketPath, request, runDirFrom } from '../control-client.ts';
+import { runConsole } from '../console/console.ts';
 import type { LogLine } from '../../supervisor/log-sink.ts';
 import type { ServiceStatus } from '../../supervisor/service.ts';
 import type { SpecError } from '../../supervisor/service-spec.ts';
 import { table, UsageError, type Command, type ParsedArgs } from './command.ts';
+import packageJson from '../../../package.json' with { type: 'json' };
+
+const VERSION = packageJson.version;
 
 const runOption = { run: { type: 'string' } } as const;
 
@@ -30,7 +34,7 @@ export const initCommand: Command = {
   --services DIR     service files, *.toml      AIOS_SERVICES_DIR  (default /etc/aios/services)
   --state DIR        logs and state             AIOS_STATE_DIR     (default /var/lib/aios)
   --run DIR          control socket init.sock   AIOS_RUN_DIR       (default /run/aios)
-  --log-level LEVEL  what reaches the console   AIOS_LOG_LEVEL     (default info; the file gets debug)
+  --log-level LEVEL  what reaches the console   AIOS_LOG_LEVEL     (default info, warn as PID 1; the file gets debug)
   --allow-uid UID    another uid that may use the control socket (root and our own uid always may)
   --shutdown-grace SECONDS  time between SIGTERM and SIGKILL for leftover processes (default 5)
 
@@ -58,7 +62,8 @@ SIGPWR poweroff, SIGRTMIN+3 halt, SIGRTMIN+4 poweroff, SIGRTMIN+5 reboot, SIGHUP
       servicesDir: (v.services as string | undefined) ?? process.env.AIOS_SERVICES_DIR ?? '/etc/aios/services',
       stateDir: (v.state as string | undefined) ?? process.env.AIOS_STATE_DIR ?? '/var/lib/aios',
       runDir: runDirFrom(v.run as string | undefined),
-      consoleLogLevel: parseLevel((v['log-level'] as string | undefined) ?? process.env.AIOS_LOG_LEVEL, 'info'),
+      // As PID 1 the console is also the prompt's terminal: only warnings go there by default.
+      consoleLogLevel: parseLevel((v['log-level'] as string | undefined) ?? process.env.AIOS_LOG_LEVEL, process.pid === 1 ? 'warn' : 'info'),
       allowedUids,
       shutdownGraceMs: grace * 1000,
       faults: parseFaults(process.env.AIOS_FAULTS),
@@ -189,3 +194,23 @@ function powerCommand(action: 'poweroff' | 'reboot' | 'halt', summary: string): 
 export const poweroffCommand = powerCommand('poweroff', 'Shut down and power off the machine (a container exits 0).');
 export const rebootCommand = powerCommand('reboot', 'Shut down and reboot the machine (a container exits 129).');
 export const haltCommand = powerCommand('halt', 'Shut down and halt the machine without powering off (a container exits 0).');
+
+export const consoleCommand: Command = {
+  name: 'console',
+  summary: 'The aios> prompt on a terminal (init runs one on the serial console and tty1).',
+  usage: 'aios console [--tty DEVICE] [--run DIR] [--state DIR]',
+  help: `Options:
+  --tty DEVICE  take over this terminal (e.g. /dev/ttyS0); without it, use this one
+  --run DIR     where init's control socket is (default $AIOS_RUN_DIR or /run/aios)
+  --state DIR   where the prompt history is kept (default $AIOS_STATE_DIR or /var/lib/aios)`,
+  options: { tty: { type: 'string' }, state: { type: 'string' }, ...runOption },
+  async run(args) {
+    if (args.positionals.length > 0) throw new UsageError(`Usage: ${this.usage}`);
+    return runConsole({
+      tty: (args.values.tty as string | undefined) ?? null,
+      runDir: runDirFrom(args.values.run as string | undefined),
+      stateDir: (args.values.state as string | undefined) ?? process.env.AIOS_STATE_DIR ?? '/var/lib/aios',
+      version: VERSION,
+    });
+  },
+};

@@ -1,0 +1,137 @@
+// Stages the image's root filesystem in out/rootfs: a merged-/usr skeleton, rootfs-overlay/,
+// the SEA with its links, the native addon and spawn helper, busybox for the shell tools,
+// e2fsprogs for the state disk, the shared libraries all of these need, the kernel modules
+// the image loads at boot, and the node_modules of the native npm packages.
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ensureKernel, moduleClosure } from './kernel.ts';
+import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
+
+export const ROOTFS = path.join(OUT, 'rootfs');
+export const SEA = path.join(OUT, 'aios');
+const NATIVE_BUILD = path.join(ROOT, 'src', 'native', 'build', 'Release');
+
+/** npm packages with native code that the image carries (loaded with createRequire at run time). */
+export const NATIVE_PACKAGES: string[] = [];
+
+/** Loaded by PID 1 at boot: the disk, the network, entropy and the virtio console. */
+export const KERNEL_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_rng', 'virtio_console'];
+
+/** Busybox applets that the image must not get: PID 1 is aios-init. */
+const SKIPPED_APPLETS = new Set(['init', 'linuxrc']);
+
+/** Host programs copied in, with their libraries: the state disk's mkfs and fsck. */
+const HOST_PROGRAMS = ['mke2fs', 'e2fsck'];
+
+export function stageRootfs(progress: (message: string) => void): void {
+  if (!existsSync(SEA)) throw new BuildError(`${SEA} is missing: run \`npm run build -- sea\` first.`);
+  rmSync(ROOTFS, { recursive: true, force: true });
+  skeleton();
+
+  progress('copying rootfs-overlay');
+  cpSync(path.join(ROOT, 'rootfs-overlay'), ROOTFS, { recursive: true, verbatimSymlinks: true });
+
+  progress('the single executable and its native parts');
+  const lib = path.join(ROOTFS, 'usr/lib/aios');
+  mkdirSync(lib, { recursive: true });
+  copyFileSync(SEA, path.join(lib, 'aios'));
+  for (const file of ['aios_native.node', 'aios-spawn']) {
+    const source = path.join(NATIVE_BUILD, file);
+    if (!existsSync(source)) throw new BuildError(`${source} is missing: run \`npm run build:native\`.`);
+    copyFileSync(source, path.join(lib, file));
+  }
+  chmodSync(path.join(lib, 'aios'), 0o755);
+  chmodSync(path.join(lib, 'aios-spawn'), 0o755);
+  symlinkSync('aios', path.join(lib, 'aios-init'));
+  symlinkSync('../lib/aios/aios', path.join(ROOTFS, 'usr/bin/aios'));
+  symlinkSync('../lib/aios/aios-init', path.join(ROOTFS, 'usr/bin/aios-init'));
+  // The kernel runs /init from an initramfs.
+  symlinkSync('usr/lib/aios/aios-init', path.join(ROOTFS, 'init'));
+  stageNativePackages(lib);
+
+  progress('busybox and e2fsprogs');
+  const busybox = realpathSync(requireTool('busybox'));
+  copyFileSync(busybox, path.join(ROOTFS, 'usr/bin/busybox'));
+  chmodSync(path.join(ROOTFS, 'usr/bin/busybox'), 0o755);
+  for (const applet of run(busybox, ['--list']).split('\n').filter(Boolean)) {
+    const link = path.join(ROOTFS, 'usr/bin', applet);
+    if (SKIPPED_APPLETS.has(applet) || existsSync(link)) continue;
+    symlinkSync('busybox', link);
+  }
+  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node')];
+  for (const program of HOST_PROGRAMS) {
+    const source = realpathSync(requireTool(program));
+    const target = path.join(ROOTFS, 'usr/bin', program);
+    // Busybox has applets of the same names: replace the link, never write through it.
+    rmSync(target, { force: true });
+    copyFileSync(source, target);
+    chmodSync(target, 0o755);
+    binaries.push(target);
+  }
+  symlinkSync('mke2fs', path.join(ROOTFS, 'usr/bin/mkfs.ext4'));
+  symlinkSync('e2fsck', path.join(ROOTFS, 'usr/bin/fsck.ext4'));
+  if (existsSync('/etc/mke2fs.conf')) copyFileSync('/etc/mke2fs.conf', path.join(ROOTFS, 'etc/mke2fs.conf'));
+
+  progress('shared libraries');
+  for (const library of sharedLibraries(binaries)) {
+    const target = path.join(ROOTFS, library.startsWith('/lib64/') ? 'usr/lib' : 'usr/lib/x86_64-linux-gnu', path.basename(library));
+    if (!existsSync(target)) copyFileSync(realpathSync(library), target);
+  }
+
+  progress('kernel modules');
+  const kernel = ensureKernel(progress);
+  const modules = moduleClosure(kernel.modules, KERNEL_MODULES);
+  for (const module of modules) {
+    const target = path.join(ROOTFS, 'usr/lib/modules', kernel.version, module);
+    mkdirSync(path.dirname(target), { recursive: true });
+    copyFileSync(path.join(kernel.modules, module), target);
+  }
+  writeFileSync(path.join(ROOTFS, 'etc/aios/modules-load'), `${modules.join('\n')}\n`);
+
+  const version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  writeFileSync(
+    path.join(ROOTFS, 'etc/os-release'),
+    `NAME="aiOS"\nPRETTY_NAME="aiOS ${version} (development image)"\nID=aios\nID_LIKE=arch\nVERSION_ID=${version}\nHOME_URL="https://github.com/aios"\n`,
+  );
+}
+
+function skeleton(): void {
+  for (const dir of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'etc/aios/services', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'var/lib/aios', 'var/log', 'root']) {
+    mkdirSync(path.join(ROOTFS, dir), { recursive: true });
+  }
+  chmodSync(path.join(ROOTFS, 'tmp'), 0o1777);
+  chmodSync(path.join(ROOTFS, 'root'), 0o700);
+  // Merged /usr, as on Arch.
+  symlinkSync('usr/bin', path.join(ROOTFS, 'bin'));
+  symlinkSync('usr/bin', path.join(ROOTFS, 'sbin'));
+  symlinkSync('bin', path.join(ROOTFS, 'usr/sbin'));
+  symlinkSync('usr/lib', path.join(ROOTFS, 'lib'));
+  symlinkSync('usr/lib', path.join(ROOTFS, 'lib64'));
+}
+
+/** Every shared library the binaries load, by ldd (the dynamic loader included). */
+function sharedLibraries(binaries: string[]): string[] {
+  const found = new Set<string>();
+  for (const binary of binaries) {
+    for (const line of run('ldd', [binary]).split('\n')) {
+      const match = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+      if (match) found.add(match[1]!);
+    }
+  }
+  return [...found].sort();
+}
+
+/** Copies each native package and its dependencies into /usr/lib/aios/node_modules. */
+function stageNativePackages(lib: string): void {
+  const seen = new Set<string>();
+  const copy = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const source = path.join(ROOT, 'node_modules', name);
+    if (!existsSync(source)) throw new BuildError(`npm package ${name} is not installed; run \`npm ci\`.`);
+    cpSync(source, path.join(lib, 'node_modules', name), { recursive: true, verbatimSymlinks: true });
+    const manifest = JSON.parse(readFileSync(path.join(source, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    for (const dep of Object.keys(manifest.dependencies ?? {})) copy(dep);
+  };
+  for (const name of NATIVE_PACKAGES) copy(name);
+}

@@ -1,0 +1,192 @@
+// What PID 1 of a machine does before the services start, after the API filesystems: load
+// the kernel modules the image lists, and put the state disk under the state directory.
+//
+// The state disk is only ever formatted when the kernel command line names it
+// (aios.state=/dev/vda or aios.state=LABEL=aios-state) and it is blank. A damaged disk is
+// mounted read-only, a disk that is unusable or not ext4 is left alone, and a full one is
+// reported: in every case boot goes on, and the warning reaches the prompt.
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+import { native } from '../native/index.ts';
+import { runProgram } from './run-program.ts';
+import type { Reaper } from './reaper.ts';
+import type { Logger } from '../log.ts';
+
+export interface StateDiskReport {
+  /** The device named by aios.state=, or null without one. */
+  device: string | null;
+  mode: 'read-write' | 'read-only' | 'memory';
+  formatted: boolean;
+  message: string;
+}
+
+export interface BootReport {
+  warnings: string[];
+  state: StateDiskReport | null;
+  modules: { loaded: number; failed: string[] };
+}
+
+const DEVICE_WAIT_MS = 5_000;
+const EXT_MAGIC = 0xef53;
+
+export function kernelParameter(name: string): string | null {
+  try {
+    for (const word of readFileSync('/proc/cmdline', 'utf8').trim().split(/\s+/)) {
+      if (word === name) return '';
+      if (word.startsWith(`${name}=`)) return word.slice(name.length + 1);
+    }
+  } catch {
+    // No /proc.
+  }
+  return null;
+}
+
+/** Loads the modules listed (relative to /lib/modules/RELEASE) in /etc/aios/modules-load, in order. */
+export function loadModules(log: Logger, report: BootReport): void {
+  let list: string[];
+  try {
+    list = readFileSync('/etc/aios/modules-load', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  } catch {
+    return;
+  }
+  const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  for (const module of list) {
+    const file = path.join('/lib/modules', release, module);
+    let fd: number | undefined;
+    try {
+      fd = openSync(file, 'r');
+      native().loadModule(fd, '');
+      report.modules.loaded += 1;
+    } catch (error) {
+      report.modules.failed.push(module);
+      log.warn({ err: error, module }, `cannot load kernel module ${module}`);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+  if (report.modules.failed.length > 0) report.warnings.push(`kernel modules not loaded: ${report.modules.failed.join(', ')}`);
+}
+
+export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: string, report: BootReport): Promise<void> {
+  const wanted = kernelParameter('aios.state');
+  mkdirSync(stateDir, { recursive: true });
+  const state: StateDiskReport = { device: wanted || null, mode: 'memory', formatted: false, message: '' };
+  report.state = state;
+  const warn = (message: string): void => {
+    state.message = message;
+    report.warnings.push(message);
+    log.warn({ device: state.device }, message);
+  };
+  if (!wanted) {
+    state.message = 'no state disk (aios.state= not given): the state lives in memory and is lost at power-off';
+    log.info(state.message);
+    return;
+  }
+  const device = await waitForDevice(wanted);
+  if (!device) return warn(`state disk ${wanted} not found after ${DEVICE_WAIT_MS / 1000} s: the state lives in memory`);
+  state.device = device;
+
+  const kind = probe(device);
+  if (kind === 'blank') {
+    log.info({ device }, `formatting the blank state disk ${device} (ext4)`);
+    const mkfs = await runProgram(reaper, ['/usr/bin/mke2fs', '-t', 'ext4', '-q', '-F', '-L', 'aios-state', device]);
+    if (mkfs.code !== 0) return warn(`cannot format ${device}: ${mkfs.stderr.trim() || `mke2fs status ${mkfs.code}`}; the state lives in memory`);
+    state.formatted = true;
+  } else if (kind === 'other') {
+    return warn(`state disk ${device} is damaged or holds something that is not ext4; it was not touched, and the state lives in memory`);
+  }
+
+  // e2fsck -p: 0 clean, 1 repaired, 2 repaired (reboot advised), 4+ left uncorrected.
+  const fsck = await runProgram(reaper, ['/usr/bin/e2fsck', '-p', device]);
+  let flags = 0;
+  if (fsck.code >= 4) {
+    flags = native().constants.MS_RDONLY;
+    warn(`state disk ${device} is damaged (e2fsck status ${fsck.code}: ${lastLine(fsck.stdout + fsck.stderr)}): mounted read-only`);
+  } else if (fsck.code > 0) {
+    log.warn({ device, code: fsck.code }, `e2fsck repaired ${device}`);
+  }
+  try {
+    native().mount(device, stateDir, 'ext4', flags | native().constants.MS_NODEV | native().constants.MS_NOSUID, null);
+  } catch (error) {
+    if (flags === 0) {
+      try {
+        native().mount(device, stateDir, 'ext4', native().constants.MS_RDONLY, null);
+        state.mode = 'read-only';
+        return warn(`state disk ${device} could not be mounted read-write (${(error as Error).message}): mounted read-only`);
+      } catch {
+        // Fall through to memory.
+      }
+    }
+    state.mode = 'memory';
+    return warn(`state disk ${device} cannot be mounted (${(error as Error).message}): the state lives in memory`);
+  }
+  state.mode = flags ? 'read-only' : 'read-write';
+  if (!state.message) state.message = `state disk ${device} mounted on ${stateDir}${state.formatted ? ' (newly formatted)' : ''}`;
+  log.info({ device, mode: state.mode }, state.message);
+  const free = freeSpace(stateDir);
+  if (free !== null && (free.bytes < 16 * 2 ** 20 || free.fraction < 0.01)) {
+    warn(`state disk ${device} is full (${(free.bytes / 2 ** 20).toFixed(1)} MiB free): logs and memory may not be saved`);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').filter(Boolean).pop() ?? '';
+}
+
+async function waitForDevice(spec: string): Promise<string | null> {
+  const deadline = Date.now() + DEVICE_WAIT_MS;
+  for (;;) {
+    const found = spec.startsWith('LABEL=') ? findByLabel(spec.slice(6)) : existsSync(spec) ? spec : null;
+    if (found) return found;
+    if (Date.now() > deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Without udev there is no /dev/disk/by-label: read the ext superblocks ourselves. */
+function findByLabel(label: string): string | null {
+  let names: string[];
+  try {
+    names = readdirSync('/sys/class/block');
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const device = `/dev/${name}`;
+    const superblock = readBytes(device, 1024, 1024);
+    if (!superblock || superblock.readUInt16LE(56) !== EXT_MAGIC) continue;
+    if (superblock.subarray(120, 136).toString('utf8').replace(/\0+$/, '') === label) return device;
+  }
+  return null;
+}
+
+/** 'ext' when it has an ext2/3/4 superblock, 'blank' when its first 64 KiB are zero, else 'other'. */
+export function probe(device: string): 'ext' | 'blank' | 'other' {
+  const head = readBytes(device, 0, 65_536);
+  if (!head) return 'other';
+  if (head.readUInt16LE(1024 + 56) === EXT_MAGIC) return 'ext';
+  return head.every((b) => b === 0) ? 'blank' : 'other';
+}
+
+function readBytes(file: string, offset: number, length: number): Buffer | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const buffer = Buffer.alloc(length);
+    const read = readSync(fd, buffer, 0, length, offset);
+    return read === length ? buffer : null;
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function freeSpace(dir: string): { bytes: number; fraction: number } | null {
+  try {
+    const stats = statfsSync(dir);
+    return { bytes: stats.bavail * stats.bsize, fraction: stats.bavail / stats.blocks };
+  } catch {
+    return null;
+  }
+}
