@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
-export const MAIN = path.join(ROOT, 'src', 'main.ts');
+export const MAIN = path.join(ROOT, 'src', 'entry.ts');
 
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -71,16 +71,16 @@ export function print(result: unknown): void {
  */
 export async function bundledAios(): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
   const { build } = await import('esbuild');
-  const outfile = path.join(os.tmpdir(), `aios-bench-${process.pid}.mjs`);
+  const outfile = path.join(os.tmpdir(), `aios-bench-${process.pid}.cjs`);
   await build({
     entryPoints: [MAIN],
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format: 'cjs',
     target: 'node26',
     outfile,
     logLevel: 'warning',
-    banner: { js: "import { createRequire as __aiosCreateRequire } from 'node:module'; const require = __aiosCreateRequire(import.meta.url);" },
+    define: { 'import.meta.dirname': 'undefined' },
   });
   process.on('exit', () => rmSync(outfile, { force: true }));
   return {

@@ -10,8 +10,8 @@ export const OUT = path.join(ROOT, 'out');
 export const DEFAULT_IMAGE = path.join(OUT, 'image');
 export const DEFAULT_STATE_DISK = path.join(OUT, 'state.qcow2');
 const STATE_DISK_SIZE = '4G';
-/** Same as the ISO's GRUB entry (src/build/image.ts), plus the state disk. */
-export const DEV_CMDLINE = 'console=tty0 console=ttyS0,115200 quiet panic=-1 aios.state=/dev/vda';
+/** Same as the ISO's GRUB entry (src/build/image.ts); the state disk is named when there is one. */
+export const DEV_CMDLINE = 'console=tty0 console=ttyS0,115200 quiet panic=-1';
 
 export type Accel = 'kvm' | 'tcg';
 
@@ -53,7 +53,8 @@ export function qemuArgs(options: BootOptions): string[] {
     const kernel = path.join(options.image, 'vmlinuz');
     const initrd = path.join(options.image, 'initramfs.img');
     for (const file of [kernel, initrd]) if (!existsSync(file)) throw new BootError(`${file} does not exist: run \`npm run build\` first.`);
-    args.push('-kernel', kernel, '-initrd', initrd, '-append', [DEV_CMDLINE, options.extraAppend].filter(Boolean).join(' '));
+    const state = options.stateDisk ? 'aios.state=/dev/vda' : '';
+    args.push('-kernel', kernel, '-initrd', initrd, '-append', [DEV_CMDLINE, state, options.extraAppend].filter(Boolean).join(' '));
   }
   if (options.stateDisk) {
     const format = options.stateDisk.endsWith('.qcow2') ? 'qcow2' : 'raw';

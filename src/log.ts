@@ -6,6 +6,9 @@ import pino, { type Logger, type Level } from 'pino';
 
 export type { Logger };
 
+/** Secrets never reach a log: these paths are censored in every entry. */
+export const REDACT = { paths: ['*.apiKey', '*.token', '*.password', 'headers.authorization'], censor: '[redacted]' };
+
 const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export function parseLevel(value: string | undefined, fallback: Level): Level {
@@ -21,6 +24,8 @@ export interface LogOptions {
   consoleLevel: Level;
   /** When set, everything at fileLevel and above also goes to this file (JSON lines). */
   file?: string;
+  /** A file will be attached later (attachLogFile): produce fileLevel entries from the start. */
+  fileLater?: boolean;
   fileLevel?: Level;
   name: string;
 }
@@ -99,24 +104,31 @@ export async function closeLogFiles(): Promise<void> {
 
 export function createLogger(options: LogOptions): Logger {
   const console = process.env.AIOS_LOG_FORMAT === 'json' ? pino.destination({ dest: 2, sync: true }) : readableStderr;
-  const streams: pino.StreamEntry[] = [{ level: options.consoleLevel, stream: console }];
-  if (options.file) {
-    mkdirSync(path.dirname(options.file), { recursive: true });
-    const destination = pino.destination({ dest: options.file, sync: true, mkdir: true });
-    const file = new LogFile(destination);
-    openFiles.add(file);
-    streams.push({ level: options.fileLevel ?? 'debug', stream: file });
-  }
-  const lowest = streams
-    .map((s) => s.level ?? 'info')
-    .reduce((a, b) => (pino.levels.values[a]! <= pino.levels.values[b]! ? a : b));
-  return pino(
+  const streams = pino.multistream([{ level: options.consoleLevel, stream: console }]);
+  const fileLevel = options.fileLevel ?? 'debug';
+  const lowest = pino.levels.values[options.consoleLevel]! <= pino.levels.values[fileLevel]! ? options.consoleLevel : fileLevel;
+  const logger = pino(
     {
       name: options.name,
-      level: lowest,
+      level: options.file || options.fileLater ? lowest : options.consoleLevel,
       base: { pid: process.pid },
-      redact: { paths: ['*.apiKey', '*.token', '*.password', 'headers.authorization'], censor: '[redacted]' },
+      redact: REDACT,
     },
-    pino.multistream(streams),
+    streams,
   );
+  files.set(logger, { streams, level: fileLevel });
+  if (options.file) attachLogFile(logger, options.file);
+  return logger;
+}
+
+const files = new WeakMap<Logger, { streams: pino.MultiStreamRes; level: Level }>();
+
+/** Starts writing the logger's entries (JSON lines) to a file too, e.g. once the state disk is mounted. */
+export function attachLogFile(logger: Logger, file: string): void {
+  const entry = files.get(logger);
+  if (!entry) throw new Error('attachLogFile: not a logger made by createLogger');
+  mkdirSync(path.dirname(file), { recursive: true });
+  const logFile = new LogFile(pino.destination({ dest: file, sync: true, mkdir: true }));
+  openFiles.add(logFile);
+  entry.streams.add({ level: entry.level, stream: logFile });
 }

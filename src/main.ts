@@ -91,11 +91,21 @@ function parsePid1Tolerant(command: Command, rest: string[]): ReturnType<typeof 
   }
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2), process.argv0);
-} catch (error) {
-  if (process.pid !== 1) throw error;
-  // PID 1 must not exit (the kernel would panic): say why, then freeze, as systemd does.
-  process.stderr.write(`aios-init: fatal: ${(error as Error).stack ?? String(error)}\naios-init: freezing.\n`);
-  setInterval(() => {}, 2 ** 30);
+/** Runs the program as started (the entry point and the executable's snapshot both call this). */
+export function run(): void {
+  main(process.argv.slice(2), process.argv0).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      if (process.pid !== 1) {
+        process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+        process.exitCode = 70;
+        return;
+      }
+      // PID 1 must not exit (the kernel would panic): say why, then freeze, as systemd does.
+      process.stderr.write(`aios-init: fatal: ${(error as Error).stack ?? String(error)}\naios-init: freezing.\n`);
+      setInterval(() => {}, 2 ** 30);
+    },
+  );
 }

@@ -14,8 +14,9 @@ const NATIVE_BUILD = path.join(ROOT, 'src', 'native', 'build', 'Release');
 /** npm packages with native code that the image carries (loaded with createRequire at run time). */
 export const NATIVE_PACKAGES: string[] = [];
 
-/** Loaded by PID 1 at boot: the disk, the network, entropy and the virtio console. */
-export const KERNEL_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio_rng', 'virtio_console'];
+/** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
+export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
+export const KERNEL_MODULES = ['virtio_net', 'virtio_rng'];
 
 /** Busybox applets that the image must not get: PID 1 is aios-init. */
 const SKIPPED_APPLETS = new Set(['init', 'linuxrc']);
@@ -80,13 +81,15 @@ export function stageRootfs(progress: (message: string) => void): void {
 
   progress('kernel modules');
   const kernel = ensureKernel(progress);
-  const modules = moduleClosure(kernel.modules, KERNEL_MODULES);
-  for (const module of modules) {
+  const early = moduleClosure(kernel.modules, EARLY_KERNEL_MODULES);
+  const late = moduleClosure(kernel.modules, [...EARLY_KERNEL_MODULES, ...KERNEL_MODULES]).filter((m) => !early.includes(m));
+  for (const module of [...early, ...late]) {
     const target = path.join(ROOTFS, 'usr/lib/modules', kernel.version, module);
     mkdirSync(path.dirname(target), { recursive: true });
     copyFileSync(path.join(kernel.modules, module), target);
   }
-  writeFileSync(path.join(ROOTFS, 'etc/aios/modules-load'), `${modules.join('\n')}\n`);
+  writeFileSync(path.join(ROOTFS, 'etc/aios/modules-load.early'), `${early.join('\n')}\n`);
+  writeFileSync(path.join(ROOTFS, 'etc/aios/modules-load'), `${late.join('\n')}\n`);
 
   const version = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   writeFileSync(
@@ -110,7 +113,7 @@ function skeleton(): void {
 }
 
 /** Every shared library the binaries load, by ldd (the dynamic loader included). */
-function sharedLibraries(binaries: string[]): string[] {
+export function sharedLibraries(binaries: string[]): string[] {
   const found = new Set<string>();
   for (const binary of binaries) {
     for (const line of run('ldd', [binary]).split('\n')) {

@@ -1,6 +1,6 @@
 // Early boot for PID 1 of a bare initramfs: the API filesystems, then the hostname.
 // Whatever is already mounted (after archiso's switch_root, for example) is left alone.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { native } from '../native/index.ts';
 import { readMounts } from './procfs.ts';
 import type { Logger } from '../log.ts';
@@ -32,14 +32,16 @@ export const API_FILESYSTEMS = new Set([
 
 export function mountApiFilesystems(log: Logger): void {
   const { constants } = native();
+  let mounted = new Set(readMounts().map((m) => m.target));
   for (const mount of EARLY_MOUNTS) {
-    const mounted = existsSync('/proc/self/mounts') ? readMounts().some((m) => m.target === mount.target) : false;
-    if (mounted) continue;
+    if (mounted.has(mount.target)) continue;
     try {
       mkdirSync(mount.target, { recursive: true });
       const flags = mount.flags.reduce((acc, flag) => acc | constants[flag], 0);
       native().mount(mount.fstype, mount.target, mount.fstype, flags, mount.data);
       log.debug({ target: mount.target, fstype: mount.fstype }, 'mounted');
+      // /proc was not there to ask before it was mounted (after archiso's switch_root it is).
+      if (mount.target === '/proc') mounted = new Set(readMounts().map((m) => m.target));
     } catch (error) {
       log[mount.optional ? 'warn' : 'error']({ err: error, target: mount.target }, `cannot mount ${mount.fstype} on ${mount.target}`);
     }

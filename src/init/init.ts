@@ -7,9 +7,9 @@
 //   runtime expects (a container); an uncaught exception or rejection is logged
 //   synchronously and the loop goes on reaping.
 // - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
-import { mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger, type Logger } from '../log.ts';
+import { attachLogFile, createLogger, type Logger } from '../log.ts';
 import { native, spawnHelperPath } from '../native/index.ts';
 import { CgroupRoot } from '../supervisor/cgroup.ts';
 import { ControlServer } from '../supervisor/control-server.ts';
@@ -49,16 +49,17 @@ export function parseFaults(value: string | undefined): Set<Fault> {
 }
 
 export async function runInit(options: InitOptions): Promise<never> {
-  const startedAtSec = uptimeSeconds();
+  // /proc may not be mounted yet: remember the monotonic clock, convert once it is.
+  const startedAtMs = performance.now();
   const mode = detectMode();
-  // Until the state directory is settled (a machine mounts its state disk there), log to the console only.
-  let log = createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel });
+  // The log file waits for the state directory (a machine mounts its state disk there).
+  const log = createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel, fileLater: true });
   if (mode === 'machine') mountApiFilesystems(log);
   keepRunningOnErrors(() => log);
   const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
   reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
-
   const report: BootReport = { warnings: [], state: null, modules: { loaded: 0, failed: [] } };
+
   if (mode === 'machine') {
     setHostname(log);
     try {
@@ -67,31 +68,25 @@ export async function runInit(options: InitOptions): Promise<never> {
     } catch (error) {
       log.warn({ err: error }, 'cannot disable ctrl-alt-del');
     }
-    loadModules(log, report);
-    await mountStateDisk(reaper, log, options.stateDir, report);
   } else if (mode === 'subreaper') {
     native().setChildSubreaper(true);
   }
-
-  try {
-    mkdirSync(path.join(options.stateDir, 'log'), { recursive: true });
-    log = createLogger({
-      name: 'aios-init',
-      consoleLevel: options.consoleLogLevel,
-      file: path.join(options.stateDir, 'log', 'init.log'),
-      fileLevel: 'debug',
-    });
-  } catch (error) {
-    report.warnings.push(`cannot write ${options.stateDir}/log: ${(error as Error).message}; init logs to the console only`);
-    log.warn({ err: error }, 'init logs to the console only');
-  }
-  reaper.setLogger(log.child({ subsystem: 'reaper' }));
-  log.info({ mode, pid: process.pid, node: process.version, options: { ...options, faults: [...options.faults] } }, 'aios-init starting');
   const startupMounts = new Set(readMounts().map((m) => m.target));
-
   const cgroups = options.faults.has('no-cgroup') ? null : CgroupRoot.create(log.child({ subsystem: 'cgroup' }), { machine: mode === 'machine' });
   if (options.faults.has('no-cgroup')) log.warn('cgroups disabled (AIOS_FAULTS=no-cgroup)');
 
+  /** The state directory is settled (mounted, for a machine): the log file goes there. */
+  function useStateDirectory(): void {
+    try {
+      attachLogFile(log, path.join(options.stateDir, 'log', 'init.log'));
+    } catch (error) {
+      report.warnings.push(`cannot write ${options.stateDir}/log: ${(error as Error).message}; init logs to the console only`);
+      log.warn({ err: error }, 'init logs to the console only');
+    }
+    log.info({ mode, pid: process.pid, node: process.version, options: { ...options, faults: [...options.faults] } }, 'aios-init starting');
+  }
+  let stateReady = mode !== 'machine';
+  if (stateReady) useStateDirectory();
   const supervisor = new Supervisor(options.servicesDir, {
     reaper,
     cgroups,
@@ -99,6 +94,7 @@ export async function runInit(options: InitOptions): Promise<never> {
     logDir: path.join(options.stateDir, 'log'),
     log: log.child({ subsystem: 'supervisor' }),
     baseEnv: { AIOS_STATE_DIR: options.stateDir, AIOS_RUN_DIR: options.runDir, AIOS_SERVICES_DIR: options.servicesDir },
+    stateReady: () => stateReady,
   });
 
   let shuttingDown: PowerAction | null = null;
@@ -150,16 +146,33 @@ export async function runInit(options: InitOptions): Promise<never> {
     });
   }
 
+  // Read the services; on a machine only the early ones (the console) start now, so that the
+  // prompt's own start-up overlaps with everything below.
+  const loaded = supervisor.reload();
   try {
     await control.listen();
   } catch (error) {
     log.error({ err: error }, 'cannot open the control socket; services still run, but `aios` cannot reach init');
   }
-  await supervisor.reload();
+  await loaded;
+
+  if (mode === 'machine') {
+    // Let the prompt start first: module probing and fsck compete with it for the CPU.
+    await supervisor.earlyServicesSettled(5_000);
+    await loadModules('/etc/aios/modules-load.early', log, report);
+    await mountStateDisk(reaper, log, options.stateDir, report);
+  }
+  if (mode === 'machine') useStateDirectory();
+  stateReady = true;
+  supervisor.stateReady();
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
-  const timeline: BootTimeline = { pid1ExecSec: processStartSeconds(), initStartSec: startedAtSec, servicesUpSec: null };
+
+  const now = uptimeSeconds();
+  const initStartSec = now === null ? null : Math.round((now - (performance.now() - startedAtMs) / 1000) * 100) / 100;
+  const timeline: BootTimeline = { pid1ExecSec: mode === 'machine' ? kernelRanInitSeconds() : null, initStartSec, servicesUpSec: null };
   const writeBootFile = (): void => writeBootReport(options.runDir, { mode, timeline, ...report }, log);
   writeBootFile();
+  if (mode === 'machine') void loadModules('/etc/aios/modules-load', log, report).then(writeBootFile);
   whenAllUp(supervisor, () => {
     timeline.servicesUpSec = uptimeSeconds();
     log.info({ seconds: timeline.servicesUpSec }, 'all services up');
@@ -228,14 +241,26 @@ function uptimeSeconds(): number | null {
   }
 }
 
-/** Field 22 of /proc/self/stat: when the kernel started this process, in clock ticks (100 per second). */
-function processStartSeconds(): number | null {
+/**
+ * When the kernel ran PID 1, from its own log ("Run /init as init process"). The start time
+ * in /proc/1/stat does not tell: PID 1 exists as a kernel thread long before it execs /init.
+ */
+function kernelRanInitSeconds(): number | null {
+  let fd: number | undefined;
   try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+    fd = openSync('/dev/kmsg', fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const buffer = Buffer.alloc(8192);
+    for (let i = 0; i < 5000; i++) {
+      const record = buffer.toString('utf8', 0, readSync(fd, buffer));
+      // "6,339,3329960,-;Run /init as init process": the third field is microseconds.
+      if (/;Run \S+ as init process/.test(record)) return Number(record.split(',')[2]) / 1e6;
+    }
   } catch {
-    return null;
+    // EAGAIN at the end of the buffer, or no /dev/kmsg (a container).
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
+  return null;
 }
 
 function injectReloadFaults(faults: ReadonlySet<Fault>): void {

@@ -41,30 +41,35 @@ export function kernelParameter(name: string): string | null {
   return null;
 }
 
-/** Loads the modules listed (relative to /lib/modules/RELEASE) in /etc/aios/modules-load, in order. */
-export function loadModules(log: Logger, report: BootReport): void {
+/**
+ * Loads the modules listed (relative to /lib/modules/RELEASE) in a list file, in order, on a
+ * worker thread: /etc/aios/modules-load.early before the state disk, /etc/aios/modules-load
+ * after the services have started (the network service waits for its interface).
+ */
+export async function loadModules(listFile: string, log: Logger, report: BootReport): Promise<void> {
   let list: string[];
   try {
-    list = readFileSync('/etc/aios/modules-load', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    list = readFileSync(listFile, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   } catch {
     return;
   }
   const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  const failed: string[] = [];
   for (const module of list) {
-    const file = path.join('/lib/modules', release, module);
     let fd: number | undefined;
     try {
-      fd = openSync(file, 'r');
-      native().loadModule(fd, '');
+      fd = openSync(path.join('/lib/modules', release, module), 'r');
+      await native().loadModuleAsync(fd, '');
       report.modules.loaded += 1;
     } catch (error) {
-      report.modules.failed.push(module);
+      failed.push(module);
       log.warn({ err: error, module }, `cannot load kernel module ${module}`);
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
   }
-  if (report.modules.failed.length > 0) report.warnings.push(`kernel modules not loaded: ${report.modules.failed.join(', ')}`);
+  report.modules.failed.push(...failed);
+  if (failed.length > 0) report.warnings.push(`kernel modules not loaded: ${failed.join(', ')}`);
 }
 
 export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: string, report: BootReport): Promise<void> {
@@ -135,11 +140,21 @@ function lastLine(text: string): string {
 
 async function waitForDevice(spec: string): Promise<string | null> {
   const deadline = Date.now() + DEVICE_WAIT_MS;
+  // A virtio disk (vda, vdb, ...) cannot appear when the machine has no virtio block device.
+  if (/^\/dev\/vd[a-z]+$/.test(spec) && !hasVirtioBlockDevice()) return null;
   for (;;) {
     const found = spec.startsWith('LABEL=') ? findByLabel(spec.slice(6)) : existsSync(spec) ? spec : null;
     if (found) return found;
     if (Date.now() > deadline) return null;
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function hasVirtioBlockDevice(): boolean {
+  try {
+    return readdirSync('/sys/bus/virtio/devices').some((d) => readFileSync(`/sys/bus/virtio/devices/${d}/device`, 'utf8').trim() === '0x0002');
+  } catch {
+    return false;
   }
 }
 

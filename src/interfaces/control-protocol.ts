@@ -2,10 +2,10 @@
 //   request:  { "id"?: string|number, "cmd": "...", ...arguments }
 //   response: { "id", "ok": true, "data" } | { "id", "ok": false, "code", "message" }
 //   stream:   { "id", "event": "log", "data": LogLine }   (logs with follow: true)
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const id = z.union([z.string().max(128), z.number().int()]).optional();
-const name = z.string({ error: 'Expected `name` to be a service name' }).min(1).max(64);
+const id = z.optional(z.union([z.string().check(z.maxLength(128)), z.int()]));
+const name = z.string({ error: 'Expected `name` to be a service name' }).check(z.minLength(1), z.maxLength(64));
 
 export const controlRequestSchema = z.discriminatedUnion(
   'cmd',
@@ -20,8 +20,8 @@ export const controlRequestSchema = z.discriminatedUnion(
       id,
       cmd: z.literal('logs'),
       name,
-      lines: z.number().int().min(0).max(100_000).default(50),
-      follow: z.boolean().default(false),
+      lines: z._default(z.int().check(z.gte(0), z.lte(100_000)), 50),
+      follow: z._default(z.boolean(), false),
     }),
     z.strictObject({ id, cmd: z.literal('reload') }),
     z.strictObject({ id, cmd: z.literal('poweroff') }),
@@ -46,7 +46,7 @@ export type ControlResponse =
 /** The largest request line accepted; longer lines are answered with an error and skipped. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
-export function describeZodError(error: z.ZodError): string {
+export function describeZodError(error: { issues: z.core.$ZodIssue[] }): string {
   return error.issues
     .map((issue) => {
       if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `\`${k}\``).join(', ')}`;

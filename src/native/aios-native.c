@@ -319,6 +319,65 @@ static napi_value load_module(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * loadModuleAsync(fd, params): the same on a libuv worker thread, as a Promise. Probing
+ * devices takes a good part of a second under emulation; the event loop (and the console
+ * waiting on it) should not wait for that.
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  char *params;
+  int err;
+} module_job;
+
+static void module_job_execute(napi_env env, void *data) {
+  (void)env;
+  module_job *job = data;
+  long rc = syscall(SYS_finit_module, job->fd, job->params, 0);
+  job->err = (rc != 0 && errno != EEXIST) ? errno : 0;
+}
+
+static void module_job_complete(napi_env env, napi_status status, void *data) {
+  (void)status;
+  module_job *job = data;
+  if (job->err == 0) {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, job->deferred, undefined);
+  } else {
+    const char *name = strerrorname_np(job->err);
+    char message[256];
+    snprintf(message, sizeof message, "%s: %s, finit_module", name ? name : "EUNKNOWN", strerror(job->err));
+    napi_value code, msg, error;
+    napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &error);
+    napi_reject_deferred(env, job->deferred, error);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job->params);
+  free(job);
+}
+
+static napi_value load_module_async(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int32_t fd;
+  if (!get_args(env, info, 2, argv) || !get_int(env, argv[0], "fd", &fd)) return NULL;
+  char *params = get_string(env, argv[1], "params", 1);
+  if (params == NULL) return NULL;
+  module_job *job = calloc(1, sizeof *job);
+  job->fd = fd;
+  job->params = params;
+  napi_value promise, name;
+  CHECK(env, napi_create_promise(env, &job->deferred, &promise));
+  napi_create_string_utf8(env, "aios:finit_module", NAPI_AUTO_LENGTH, &name);
+  CHECK(env, napi_create_async_work(env, NULL, name, module_job_execute, module_job_complete, job, &job->work));
+  CHECK(env, napi_queue_async_work(env, job->work));
+  return promise;
+}
+
 static napi_value sigrtmin(napi_env env, napi_callback_info info) {
   (void)info;
   return make_int(env, SIGRTMIN);
@@ -348,6 +407,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_function(env, exports, "watchSignal", watch_signal);
   export_function(env, exports, "sigrtmin", sigrtmin);
   export_function(env, exports, "loadModule", load_module);
+  export_function(env, exports, "loadModuleAsync", load_module_async);
 
   napi_value constants;
   napi_create_object(env, &constants);

@@ -27,6 +27,7 @@ export interface Native {
   watchSignal(signum: number, callback: (signum: number) => void): void;
   sigrtmin(): number;
   loadModule(fd: number, params: string): void;
+  loadModuleAsync(fd: number, params: string): Promise<void>;
   constants: Record<
     | 'RB_AUTOBOOT' | 'RB_HALT_SYSTEM' | 'RB_POWER_OFF' | 'RB_ENABLE_CAD' | 'RB_DISABLE_CAD'
     | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC' | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC'

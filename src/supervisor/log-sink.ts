@@ -19,12 +19,22 @@ export class LogSink {
   readonly #maxFileBytes: number;
   #out: WriteStream | undefined;
   #bytes = 0;
+  /** False until the state directory is there (early services start before the state disk is mounted). */
+  #fileReady: boolean;
   readonly #followers = new Set<(line: LogLine) => void>();
 
-  constructor(options: { file?: string; capacity?: number; maxFileBytes?: number }) {
+  constructor(options: { file?: string; capacity?: number; maxFileBytes?: number; fileReady?: boolean }) {
     this.#capacity = options.capacity ?? 1000;
     this.#file = options.file;
     this.#maxFileBytes = options.maxFileBytes ?? 4 * 1024 * 1024;
+    this.#fileReady = options.fileReady ?? true;
+  }
+
+  /** The state directory is ready: what was kept in memory so far goes to the file, then everything. */
+  enableFile(): void {
+    if (this.#fileReady) return;
+    this.#fileReady = true;
+    for (const line of this.#lines) this.#append(line);
   }
 
   /** Reads a stream line by line until it ends; a last line without newline is kept too. */
@@ -84,7 +94,7 @@ export class LogSink {
   }
 
   #append(line: LogLine): void {
-    if (!this.#file) return;
+    if (!this.#file || !this.#fileReady) return;
     if (!this.#out) {
       mkdirSync(path.dirname(this.#file), { recursive: true });
       try {

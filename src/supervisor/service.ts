@@ -65,6 +65,8 @@ export interface ServiceEnvironment {
   log: Logger;
   /** Passed to every service, so that the programs it runs find aiOS's folders. */
   baseEnv: Record<string, string>;
+  /** Whether the state directory (where log files go) is ready yet. */
+  stateReady(): boolean;
 }
 
 export interface ServiceEvents {
@@ -107,7 +109,7 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.wanted = spec.enabled;
     this.#env = env;
     this.#log = env.log.child({ service: spec.name });
-    this.logs = new LogSink({ file: path.join(env.logDir, `${spec.name}.log`) });
+    this.logs = new LogSink({ file: path.join(env.logDir, `${spec.name}.log`), fileReady: env.stateReady() });
   }
 
   get name(): string {
@@ -160,6 +162,23 @@ export class Service extends EventEmitter<ServiceEvents> {
         this.#stopRequested = true;
         return this.#whenStopped();
     }
+  }
+
+  /** Resolves once the service is no longer starting (up, failed, down...), or after timeoutMs. */
+  settled(timeoutMs: number): Promise<void> {
+    if (this.state !== 'starting') return Promise.resolve();
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        resolve();
+      };
+      const onState = (next: ServiceState): void => {
+        if (next !== 'starting') finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.on('state', onState);
+    });
   }
 
   /** Called by the supervisor whenever some process was reaped: the last member of our group may be gone. */

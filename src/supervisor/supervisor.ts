@@ -72,7 +72,9 @@ export class Supervisor {
     // Dependents of what goes away or changes are stopped first and brought back after.
     const affected = [...summary.removed, ...summary.changed];
     const comeBack = this.#dependentsOf(affected).filter((name) => this.services.get(name)?.wanted && !affected.includes(name));
-    await this.#stopInOrder([...new Set([...affected, ...comeBack])]);
+    // Nothing to stop (always so at boot): no await, so that the first services start now.
+    const stopping = [...new Set([...affected, ...comeBack])];
+    if (stopping.length > 0) await this.#stopInOrder(stopping);
     for (const name of summary.removed) this.#delete(name);
     for (const spec of changed) {
       this.#delete(spec.name);
@@ -116,6 +118,13 @@ export class Supervisor {
       s.wanted = true;
     }
     this.reconcile();
+    await this.#settled(this.get(name));
+  }
+
+  /** Waits (bounded by its ready_timeout) until a service that is starting is up or has failed. */
+  async #settled(service: Service): Promise<void> {
+    await Promise.resolve(); // reconcile's own state changes land first
+    await service.settled(service.spec.ready_timeout * 1000 + 1000);
   }
 
   /** Stops the service and, first, everything that depends on it. */
@@ -129,6 +138,7 @@ export class Supervisor {
     await this.#stopInOrder([name]);
     service.wanted = true;
     this.reconcile();
+    await this.#settled(service);
   }
 
   /** Shutdown: stop everything in reverse dependency order; nothing starts again afterwards. */
@@ -142,11 +152,28 @@ export class Supervisor {
     await Promise.all([...this.services.values()].map((service) => service.logs.close()));
   }
 
+  /** Resolves once every early service is up, failed or down (or after timeoutMs). */
+  async earlyServicesSettled(timeoutMs: number): Promise<void> {
+    await Promise.resolve();
+    await Promise.all([...this.services.values()].filter((s) => s.spec.early).map((s) => s.settled(timeoutMs)));
+  }
+
+  /** The state directory is ready (a machine's state disk is mounted): log files, then the other services. */
+  stateReady(): void {
+    for (const service of this.services.values()) service.logs.enableFile();
+    this.reconcile();
+  }
+
   /** Starts every wanted service whose dependencies are up. Called after every state change. */
   reconcile(): void {
     if (this.#shuttingDown) return;
+    const stateReady = this.#env.stateReady();
     for (const service of this.services.values()) {
       if (!service.wanted || service.state !== 'down') continue;
+      if (!stateReady && !service.spec.early) {
+        service.reason = 'waiting for the state disk';
+        continue;
+      }
       const waiting = service.spec.depends_on.filter((dep) => this.services.get(dep)?.state !== 'up');
       if (waiting.length === 0) {
         service.start();

@@ -2,7 +2,7 @@
 // tools of the reactive tier; they talk to PID 1 through its control socket.
 import { readFileSync, statfsSync } from 'node:fs';
 import os from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { initSocketPath, request } from '../interfaces/control-client.ts';
 import type { LogLine } from '../supervisor/log-sink.ts';
 import type { ServiceStatus } from '../supervisor/service.ts';
@@ -10,11 +10,13 @@ import type { BootReport } from '../init/machine-boot.ts';
 import type { BootTimeline } from '../init/init.ts';
 import { defineTool, type ToolContext } from './tool.ts';
 
-const serviceName = z.string().regex(/^[a-z0-9][a-z0-9_.@-]{0,63}$/, 'not a service name');
+const serviceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.@-]{0,63}$/, 'not a service name'));
 
 export interface BootInfo extends BootReport {
   mode: string;
   timeline: BootTimeline;
+  /** When the first console showed its prompt (seconds since the kernel started). */
+  promptSec?: number | null;
 }
 
 export function readBootInfo(runDir: string): BootInfo | null {
@@ -46,7 +48,7 @@ function mib(bytes: number): string {
 export const statusTool = defineTool({
   name: 'sys.status',
   description: 'Uptime, load, memory, disks and services of this machine.',
-  input: z.object({}).strict(),
+  input: z.strictObject({}),
   async run(_input, context) {
     const meminfo = Object.fromEntries(
       readFileSync('/proc/meminfo', 'utf8')
@@ -93,16 +95,22 @@ export const statusTool = defineTool({
 export const bootTool = defineTool({
   name: 'sys.boot',
   description: 'How this boot went: the timeline from kernel to prompt, the state disk, warnings.',
-  input: z.object({}).strict(),
+  input: z.strictObject({}),
   async run(_input, context) {
     const boot = readBootInfo(context.runDir);
     if (!boot) throw Object.assign(new Error(`no boot report in ${context.runDir}/boot.json (is aios-init running?)`), { code: 'ENOENT' });
-    return boot;
+    let promptSec: number | null = null;
+    try {
+      promptSec = (JSON.parse(readFileSync(`${context.runDir}/prompt.json`, 'utf8')) as { promptSec: number }).promptSec;
+    } catch {
+      // No console has shown a prompt yet.
+    }
+    return { ...boot, promptSec };
   },
   render(b) {
     const t = b.timeline;
     return [
-      `boot (${b.mode}): kernel ran /init at ${seconds(t.pid1ExecSec)}, init code at ${seconds(t.initStartSec)}, all services up at ${seconds(t.servicesUpSec)}`,
+      `boot (${b.mode}): kernel ran /init at ${seconds(t.pid1ExecSec)}, init code at ${seconds(t.initStartSec)}, all services up at ${seconds(t.servicesUpSec)}, prompt at ${seconds(b.promptSec)}`,
       `state: ${b.state?.message ?? 'not a machine boot'}`,
       ...b.warnings.map((w) => `warning: ${w}`),
     ].join('\n');
@@ -112,7 +120,7 @@ export const bootTool = defineTool({
 export const serviceListTool = defineTool({
   name: 'service.list',
   description: 'The services that PID 1 supervises, with their state.',
-  input: z.object({}).strict(),
+  input: z.strictObject({}),
   run: (_input, context) => services(context),
   render(list) {
     const width = Math.max(4, ...list.map((s) => s.name.length));
@@ -125,7 +133,7 @@ export const serviceListTool = defineTool({
 export const serviceLogsTool = defineTool({
   name: 'service.logs',
   description: "The latest lines of a service's output.",
-  input: z.object({ name: serviceName, lines: z.number().int().min(1).max(1000).default(20) }).strict(),
+  input: z.strictObject({ name: serviceName, lines: z._default(z.int().check(z.gte(1), z.lte(1000)), 20) }),
   async run(input, context) {
     return ((await request(initSocketPath(context.runDir), { cmd: 'logs', name: input.name, lines: input.lines })) as { lines: LogLine[] }).lines;
   },
@@ -137,7 +145,7 @@ export const serviceLogsTool = defineTool({
 export const serviceRestartTool = defineTool({
   name: 'service.restart',
   description: 'Restart a service (and wait until it is back).',
-  input: z.object({ name: serviceName }).strict(),
+  input: z.strictObject({ name: serviceName }),
   async run(input, context) {
     return (await request(initSocketPath(context.runDir), { cmd: 'restart', name: input.name })) as ServiceStatus;
   },
@@ -149,7 +157,7 @@ export const serviceRestartTool = defineTool({
 export const powerTool = defineTool({
   name: 'sys.power',
   description: 'Power off, reboot or halt the machine.',
-  input: z.object({ action: z.enum(['poweroff', 'reboot', 'halt']) }).strict(),
+  input: z.strictObject({ action: z.enum(['poweroff', 'reboot', 'halt']) }),
   async run(input, context) {
     await request(initSocketPath(context.runDir), { cmd: input.action });
     return input;

@@ -1,6 +1,6 @@
 // A tool: one definition gives input validation, the text a person sees, and (with the
 // policy and model issues) the schemas shown to models and MCP clients.
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 
 export interface ToolContext {
   /** Where init's control socket and boot.json are. */
@@ -11,7 +11,7 @@ export interface ToolContext {
 
 export type ToolResult<T> = { ok: true; data: T } | { ok: false; code: string; message: string };
 
-export interface Tool<I extends z.ZodType = z.ZodType, O = unknown> {
+export interface Tool<I extends z.ZodMiniType = z.ZodMiniType, O = unknown> {
   name: string;
   description: string;
   input: I;
@@ -20,12 +20,12 @@ export interface Tool<I extends z.ZodType = z.ZodType, O = unknown> {
   render(output: O): string;
 }
 
-export function defineTool<I extends z.ZodType, O>(tool: Tool<I, O>): Tool<I, O> {
+export function defineTool<I extends z.ZodMiniType, O>(tool: Tool<I, O>): Tool<I, O> {
   return tool;
 }
 
 /** Validates, runs, and turns every failure into a result a caller (or a model) can read. */
-export async function callTool<I extends z.ZodType, O>(tool: Tool<I, O>, args: unknown, context: ToolContext): Promise<ToolResult<O>> {
+export async function callTool<I extends z.ZodMiniType, O>(tool: Tool<I, O>, args: unknown, context: ToolContext): Promise<ToolResult<O>> {
   const parsed = tool.input.safeParse(args);
   if (!parsed.success) {
     return { ok: false, code: 'EINVAL', message: `${tool.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ')}` };

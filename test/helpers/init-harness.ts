@@ -7,7 +7,7 @@ import path from 'node:path';
 import { request } from '../../src/interfaces/control-client.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
-export const MAIN = path.join(ROOT, 'src', 'main.ts');
+export const MAIN = path.join(ROOT, 'src', 'entry.ts');
 
 export interface InitHandle {
   dir: string;

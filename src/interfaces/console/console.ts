@@ -3,10 +3,9 @@
 // Line editing and history come from readline. ctrl-C cancels the request that is running
 // (or clears the line); ctrl-D ends this console, and init starts a fresh one: nothing else
 // is affected. Every answer comes from a tool call chosen by the reactive tier.
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import tty from 'node:tty';
 import type { Readable, Writable } from 'node:stream';
 import { native } from '../../native/index.ts';
 import { decide, RULES } from '../../models/reactive.ts';
@@ -33,13 +32,13 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     output.write(`${text}\n`);
   };
 
-  await banner(options, say);
+  banner(options, say);
   const historyFile = path.join(options.stateDir, 'console-history');
   const rl = readline.createInterface({
     input,
     output,
     prompt: PROMPT,
-    terminal: input instanceof tty.ReadStream ? true : undefined,
+    terminal: 'isTTY' in input && input.isTTY === true ? true : undefined,
     history: loadHistory(historyFile),
     historySize: HISTORY_LINES,
     removeHistoryDuplicates: true,
@@ -52,8 +51,8 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
       return;
     }
     output.write('^C\n');
+    // Deleting the line redraws the prompt on the fresh line.
     rl.write(null, { ctrl: true, name: 'u' });
-    rl.prompt();
   });
 
   rl.on('line', (line) => {
@@ -72,9 +71,20 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
   });
 
   rl.prompt();
+  notifyReady();
+  // Text that arrives while the prompt is showing goes above it; the line being typed is kept.
+  const announce = (text: string): void => {
+    readline.clearLine(output, 0);
+    readline.cursorTo(output, 0);
+    say(text);
+    rl.prompt(true);
+  };
+  void followBoot(options, announce);
   return new Promise((resolve) => {
     rl.on('close', () => {
       output.write('\nbye (a fresh console starts)\n');
+      // The terminal handle would keep this process alive: let it go, so init starts a fresh console.
+      input.destroy();
       resolve(0);
     });
   });
@@ -107,15 +117,30 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   say(json ? JSON.stringify(result.data, null, 2) : decision.tool.render(result.data as never));
 }
 
-async function banner(options: ConsoleOptions, say: (text: string) => void): Promise<void> {
-  const boot = readBootInfo(options.runDir);
+/** Tells init the prompt is showing (ready = { kind = "notify" }), so that later consoles start after it. */
+function notifyReady(): void {
+  const fd = Number(process.env.NOTIFY_FD);
+  if (!Number.isInteger(fd) || fd < 0) return;
+  try {
+    writeSync(fd, 'READY=1\n');
+    closeSync(fd);
+  } catch {
+    // Not started by init.
+  }
+}
+
+/**
+ * The banner's first lines, shown at once; what is running and what init learns about the
+ * state disk come a moment later, above the prompt (followBoot).
+ */
+function banner(options: ConsoleOptions, say: (text: string) => void): void {
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   // The first console of this boot records when the prompt appeared: that is how long boot took.
   const promptFile = path.join(options.runDir, 'prompt.json');
   let bootSeconds = uptime;
   if (existsSync(promptFile)) {
     bootSeconds = (JSON.parse(readFileSync(promptFile, 'utf8')) as { promptSec: number }).promptSec;
-  } else if (boot) {
+  } else if (process.env.AIOS_SERVICE) {
     try {
       mkdirSync(options.runDir, { recursive: true });
       writeFileSync(promptFile, JSON.stringify({ promptSec: uptime, tty: options.tty }));
@@ -123,26 +148,58 @@ async function banner(options: ConsoleOptions, say: (text: string) => void): Pro
       // A read-only run dir only loses the record.
     }
   }
+  say(formatBanner(options.version, isMachine() ? bootSeconds : null));
+}
+
+export function formatBanner(version: string, bootSeconds: number | null): string {
+  return [
+    `aiOS ${version}${bootSeconds === null ? '' : ` - booted in ${bootSeconds.toFixed(1)} s`}`,
+    'AI tiers: none yet (answers come from the system itself). Type `help` for commands.',
+  ].join('\n');
+}
+
+export function formatRunning(services: { name: string; state: string; reason: string }[]): string {
+  const up = services.filter((s) => s.state === 'up').map((s) => s.name);
+  const starting = services.filter((s) => s.state === 'starting' || (s.state === 'down' && s.reason.startsWith('waiting'))).map((s) => s.name);
+  const failed = services.filter((s) => s.state === 'failed' || s.state === 'backoff').map((s) => `${s.name} ${s.state}`);
+  return `running: ${up.join(', ') || 'nothing yet'}${starting.length ? `; starting: ${starting.join(', ')}` : ''}${failed.length ? `; not running: ${failed.join(', ')}` : ''}`;
+}
+
+export function formatBootReport(boot: { state: { message: string } | null; warnings: string[] }): string {
+  const lines = boot.state ? [`state: ${boot.state.message}`] : [];
+  for (const warning of boot.warnings) if (warning !== boot.state?.message) lines.push(`warning: ${warning}`);
+  return lines.join('\n');
+}
+
+/** What is running now, then (once init has written it) the boot report: state disk and warnings. */
+async function followBoot(options: ConsoleOptions, announce: (text: string) => void): Promise<void> {
   const context = { runDir: options.runDir, stateDir: options.stateDir, signal: new AbortController().signal };
   const services = await callTool(serviceListTool, {}, context);
-  const lines = [`aiOS ${options.version}${boot?.mode === 'machine' ? ` - booted in ${bootSeconds.toFixed(1)} s` : ''}`];
-  if (services.ok) {
-    const up = services.data.filter((s) => s.state === 'up').map((s) => s.name);
-    const other = services.data.filter((s) => s.state !== 'up').map((s) => `${s.name} ${s.state}`);
-    lines.push(`running: ${up.join(', ') || 'nothing'}${other.length ? ` (${other.join(', ')})` : ''}`);
-  } else {
-    lines.push(`services: ${services.message}`);
+  announce(services.ok ? formatRunning(services.data) : `services: ${services.message}`);
+  if (!process.env.AIOS_SERVICE) return;
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(path.join(options.runDir, 'boot.json'))) {
+    if (Date.now() > deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  if (boot?.state) lines.push(`state: ${boot.state.message}`);
-  for (const warning of boot?.warnings ?? []) {
-    if (warning !== boot?.state?.message) lines.push(`warning: ${warning}`);
+  const boot = readBootInfo(options.runDir);
+  const report = boot ? formatBootReport(boot) : '';
+  if (report) announce(report);
+}
+
+function isMachine(): boolean {
+  try {
+    // PID 1 in the initial PID namespace: a machine, not a container or a development init.
+    return statSync('/proc/1/ns/pid').ino === 0xeffffffc;
+  } catch {
+    return false;
   }
-  lines.push('AI tiers: none yet (answers come from the system itself). Type `help` for commands.');
-  say(lines.join('\n'));
 }
 
 function openTerminal(device: string | null): { input: Readable; output: Writable } | null {
   if (device === null) return { input: process.stdin, output: process.stdout };
+  // Loaded here, not at the top: the executable's startup snapshot must not hold terminal state.
+  const tty = process.getBuiltinModule('node:tty');
   let fd: number;
   try {
     fd = openSync(device, 'r+');

@@ -1,0 +1,50 @@
+// Code the boot runs once, run at snapshot time instead (src/entry.ts): V8 compiles a function
+// on its first call, which costs little here and a good part of a second under emulation, and
+// the compiled bytecode is kept in the executable's start-up snapshot. Only pure functions:
+// nothing here may touch files, processes or sockets.
+import { formatBanner, formatBootReport, formatRunning } from './interfaces/console/console.ts';
+import { describeZodError, LineSplitter } from './interfaces/control-protocol.ts';
+import { parseMounts, parseStat } from './init/procfs.ts';
+import pino from 'pino';
+import { formatConsoleLine, REDACT } from './log.ts';
+import { decideRestart } from './supervisor/backoff.ts';
+import { parseServiceFile, resolveDependencies, type ServiceSpec } from './supervisor/service-spec.ts';
+import { bootTool, serviceListTool, serviceLogsTool, serviceRestartTool, statusTool } from './tools/system-tools.ts';
+
+export function warmUpRendering(): void {
+  const services = [
+    { name: 'console', state: 'up', pid: 2, restarts: 0, reason: '', lastExit: null, description: '', since: '', dependsOn: [], cgroup: null, file: '' },
+    { name: 'network', state: 'down', pid: null, restarts: 1, reason: 'waiting for the state disk', lastExit: { code: 1, signal: null }, description: '', since: '', dependsOn: [], cgroup: null, file: '' },
+  ] as const;
+  formatBanner('0.0.0', 1.5);
+  formatRunning([...services]);
+  formatBootReport({ state: { message: 'm' }, warnings: ['w'] });
+  serviceListTool.render([...services] as never);
+  serviceRestartTool.render(services[0] as never);
+  serviceLogsTool.render([{ time: '2026-01-01T00:00:00.000Z', stream: 'stderr', text: 'x' }]);
+  statusTool.render({
+    hostname: 'aios',
+    uptimeSeconds: 90061,
+    load: [0, 0, 0],
+    memory: { totalBytes: 2 ** 30, availableBytes: 2 ** 29 },
+    disks: [{ mount: '/', totalBytes: 2 ** 30, freeBytes: 2 ** 20 }],
+    services: [{ name: 'console', state: 'up', pid: 2, restarts: 0 }],
+    warnings: ['w'],
+  });
+  bootTool.render({ mode: 'machine', timeline: { pid1ExecSec: 1, initStartSec: 2, servicesUpSec: 3 }, warnings: [], state: null, modules: { loaded: 0, failed: [] }, promptSec: 4 });
+  new LineSplitter(8).push('{"cmd":"ping"}\n0123456789\n');
+  describeZodError({ issues: [{ code: 'custom', message: 'm', path: ['a'], input: 1 }] });
+  formatConsoleLine(JSON.stringify({ level: 30, time: 0, msg: 'm', service: 's', err: { message: 'e' } }));
+  // A logger like createLogger's, writing nowhere: pino compiles its redaction and serializers.
+  const log = pino({ name: 'warm-up', level: 'debug', redact: REDACT }, pino.multistream([{ level: 'debug', stream: { write() {} } }]));
+  log.child({ subsystem: 'warm-up' }).info({ err: new Error('e'), apiKey: 'k' }, 'm');
+  parseStat('1 (init) S 0 1 1 0 -1 4194560 0 0 0 0');
+  parseMounts('proc /proc proc rw 0 0\n');
+  const specs = new Map<string, ServiceSpec>();
+  for (const [name, text] of [['a', 'exec = ["/a"]'], ['b', 'exec = ["/b"]\ndepends_on = ["a"]'], ['c', 'exec = ["/c"]\ndepends_on = ["x"]']]) {
+    const result = parseServiceFile(`/etc/aios/services/${name}.toml`, text!);
+    if (result.ok) specs.set(result.spec.name, result.spec);
+  }
+  resolveDependencies(specs, []);
+  decideRestart({ restart_sec: 1, restart_max_sec: 30, start_limit_burst: 5, healthy_sec: 10 }, 0, 0);
+}
