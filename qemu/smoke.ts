@@ -146,8 +146,8 @@ export interface SmokeResult {
 
 export interface SmokeOptions extends Omit<BootOptions, 'accel'> {
   accel?: Accel;
-  /** Extra checks on the banner (e.g. that the state disk was reused). */
-  expectBanner?: RegExp[];
+  /** Checks on the boot report printed above the prompt (e.g. that the state disk was reused). */
+  expectReport?: RegExp[];
   timeoutMs?: number;
 }
 
@@ -171,11 +171,14 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
   try {
     const prompt = await session.expect(PROMPT, { timeoutMs, what: 'the aios> prompt' });
     result.timings.qemuToPromptMs = Math.round(prompt.ms);
-    check('banner names the system and what runs', /aiOS \d+\.\d+\.\d+[\s\S]*running: /.test(session.text.slice(0, prompt.end)), tail(session.text.slice(0, prompt.end), 6));
+    check('banner names the system', /aiOS \d+\.\d+\.\d+/.test(session.text.slice(0, prompt.end)), tail(session.text.slice(0, prompt.end), 6));
+    const running = await session.expect(/running: [^\n]*\n/, { from: prompt.end, timeoutMs, what: 'what runs, above the prompt' });
+    check('then says what runs', /console/.test(running.match), running.match);
     // What init learns about the state disk comes above the prompt once the disk is settled.
-    const state = await session.expect(/state: [^\n]*\n(warning: [^\n]*\n)*/, { from: prompt.end, timeoutMs, what: 'the state report' });
+    // The report ends where the prompt is drawn again below it.
+    const state = await session.expect(/state: [\s\S]*?aios> /, { from: prompt.end, timeoutMs, what: 'the state report' });
     const report = session.text.slice(prompt.end, state.end);
-    for (const pattern of options.expectBanner ?? []) check(`boot report matches ${pattern}`, pattern.test(report), report);
+    for (const pattern of options.expectReport ?? []) check(`boot report matches ${pattern}`, pattern.test(report), report);
     await waitForServices(session, timeoutMs);
 
     const answers: [string, RegExp][] = [
@@ -213,6 +216,7 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
     await session.expect('bye', { from, what: 'the console to end on ctrl-D' });
     const again = await session.expect(PROMPT, { from, timeoutMs: 15_000, what: 'a fresh console after ctrl-D' });
     check('ctrl-D brings a fresh console', /aiOS \d/.test(session.text.slice(from, again.end)));
+    await session.expect(/running: [^\n]*\n/, { from: again.end, what: 'the fresh console to settle' });
     const after = await session.command('services');
     check('services survive ctrl-D', /network\s+up/.test(after.output), after.output);
 

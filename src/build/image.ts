@@ -48,7 +48,7 @@ terminal_input serial console
 terminal_output serial console
 set timeout=0
 menuentry "aiOS (development image)" {
-  linux /boot/vmlinuz ${KERNEL_CMDLINE}
+  linux /boot/vmlinuz ${KERNEL_CMDLINE} aios.state=/dev/vda
   initrd /boot/initramfs.img
 }
 `,

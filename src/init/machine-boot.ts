@@ -130,7 +130,9 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   log.info({ device, mode: state.mode }, state.message);
   const free = freeSpace(stateDir);
   if (free !== null && (free.bytes < 16 * 2 ** 20 || free.fraction < 0.01)) {
-    warn(`state disk ${device} is full (${(free.bytes / 2 ** 20).toFixed(1)} MiB free): logs and memory may not be saved`);
+    const message = `state disk ${device} is full (${(free.bytes / 2 ** 20).toFixed(1)} MiB free): logs and memory may not be saved`;
+    report.warnings.push(message);
+    log.warn({ device }, message);
   }
 }
 

@@ -21,6 +21,7 @@ export class LogSink {
   #bytes = 0;
   /** False until the state directory is there (early services start before the state disk is mounted). */
   #fileReady: boolean;
+  #warned = false;
   readonly #followers = new Set<(line: LogLine) => void>();
 
   constructor(options: { file?: string; capacity?: number; maxFileBytes?: number; fileReady?: boolean }) {
@@ -93,19 +94,34 @@ export class LogSink {
     });
   }
 
+  #unwritable(error: unknown): void {
+    if (this.#warned) return;
+    this.#warned = true;
+    const line: LogLine = { time: new Date().toISOString(), stream: 'aios', text: `cannot write ${this.#file}: ${(error as Error).message}` };
+    this.#lines.push(line);
+    if (this.#lines.length > this.#capacity) this.#lines.shift();
+  }
+
   #append(line: LogLine): void {
     if (!this.#file || !this.#fileReady) return;
     if (!this.#out) {
-      mkdirSync(path.dirname(this.#file), { recursive: true });
+      try {
+        mkdirSync(path.dirname(this.#file), { recursive: true });
+      } catch (error) {
+        // A full or read-only state disk must not take the supervisor down: the ring buffer
+        // (aios logs NAME) still has every line; the file is tried again on the next line.
+        this.#unwritable(error);
+        return;
+      }
       try {
         this.#bytes = statSync(this.#file).size;
       } catch {
         this.#bytes = 0;
       }
       this.#out = createWriteStream(this.#file, { flags: 'a' });
-      this.#out.on('error', () => {
-        // A full or read-only state disk must not take the supervisor down; the ring buffer still works.
+      this.#out.on('error', (error) => {
         this.#out = undefined;
+        this.#unwritable(error);
       });
     }
     const text = `${line.time} ${line.stream} ${line.text}\n`;
