@@ -28,8 +28,8 @@ const STEPS: Step[] = [
   {
     name: 'sea',
     summary: 'making the single executable out/aios',
-    inputs: () => [BUNDLE, PINNED_NODE],
-    outputs: () => [SEA],
+    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn')],
+    outputs: () => [SEA, path.join(path.dirname(SEA), 'aios_native.node'), path.join(path.dirname(SEA), 'aios-spawn')],
     run: (progress) => buildSea(progress),
   },
   {

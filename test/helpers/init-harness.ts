@@ -48,6 +48,8 @@ export interface StartOptions {
   args?: string[];
   /** Node's own flags (default: --disable-sigusr1, as the image runs it). */
   nodeArgs?: string[];
+  /** The program to run instead of Node on the sources, e.g. [out/aios] (then nodeArgs is ignored). */
+  command?: string[];
   /** Runs before init starts, with the folders made (to write files that need their paths). */
   prepare?: (init: Pick<InitHandle, 'servicesDir' | 'stateDir' | 'runDir' | 'writeService'>) => void;
   /** Wait until the control socket answers (default true). */
@@ -64,9 +66,9 @@ export async function startInit(options: StartOptions = {}): Promise<InitHandle>
   for (const [name, toml] of Object.entries(options.services ?? {})) writeFileSync(path.join(servicesDir, `${name}.toml`), toml);
   options.prepare?.({ servicesDir, stateDir, runDir, writeService: (name, toml) => writeFileSync(path.join(servicesDir, `${name}.toml`), toml) });
 
+  const program = options.command ?? [process.execPath, ...(options.nodeArgs ?? ['--disable-sigusr1']), MAIN];
   const initArgs = [
-    ...(options.nodeArgs ?? ['--disable-sigusr1']),
-    MAIN,
+    ...program.slice(1),
     'init',
     '--services', servicesDir,
     '--state', stateDir,
@@ -75,8 +77,8 @@ export async function startInit(options: StartOptions = {}): Promise<InitHandle>
     ...(options.args ?? []),
   ];
   const namespace = options.namespace ?? true;
-  const command = namespace ? 'unshare' : process.execPath;
-  const args = namespace ? ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, ...initArgs] : initArgs;
+  const command = namespace ? 'unshare' : program[0]!;
+  const args = namespace ? ['--pid', '--fork', '--kill-child', '--mount-proc', program[0]!, ...initArgs] : initArgs;
   const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
