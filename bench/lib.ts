@@ -1,5 +1,6 @@
 // Shared by the benchmarks: statistics, processes in a PID namespace, the JSON result.
-import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -65,26 +66,10 @@ export function print(result: unknown): void {
 }
 
 /**
- * The init as the image runs it: one esbuild bundle (what the single-executable application
- * carries), not the TypeScript sources, whose type stripping alone costs ~40 MB of RSS.
- * Returns the command line that starts it and the environment that finds the native addon.
+ * The init as the image runs it: the single executable out/aios (built first if needed,
+ * `node build.ts bundle sea`), which starts from its V8 snapshot.
  */
 export async function bundledAios(): Promise<{ argv: string[]; env: NodeJS.ProcessEnv }> {
-  const { build } = await import('esbuild');
-  const outfile = path.join(os.tmpdir(), `aios-bench-${process.pid}.cjs`);
-  await build({
-    entryPoints: [MAIN],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node26',
-    outfile,
-    logLevel: 'warning',
-    define: { 'import.meta.dirname': 'undefined' },
-  });
-  process.on('exit', () => rmSync(outfile, { force: true }));
-  return {
-    argv: [process.execPath, '--disable-sigusr1', outfile],
-    env: { ...process.env, AIOS_NATIVE_DIR: path.join(ROOT, 'src', 'native', 'build', 'Release') },
-  };
+  execFileSync(process.execPath, [path.join(ROOT, 'build.ts'), 'bundle', 'sea'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return { argv: [path.join(ROOT, 'out', 'aios')], env: { ...process.env } };
 }

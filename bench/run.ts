@@ -1,5 +1,6 @@
-// Runs every benchmark in turn (one at a time: the machine has two cores) and prints one
+// Runs the PID-1 benchmarks in turn (one at a time: the machine has two cores) and prints one
 // JSON document with all the results.   npm run bench
+// The boot benchmark (several QEMU boots under emulation) runs on its own: node bench/boot.ts
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
