@@ -1,5 +1,5 @@
 // Readiness, dependency order, logs, environment, users and limits, through a running init.
-import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import t from 'tap';
 import { logged, startInit, waitFor } from '../helpers/init-harness.ts';
 
@@ -17,7 +17,8 @@ t.test('dependencies start after what they depend on is ready', async (t) => {
   const webStarting = logged(init, 'web: down -> starting')[0]!;
   t.ok((webStarting.time as number) >= (dbUp.time as number), 'web started after db was ready');
   t.match(dbUp.reason, 'notified ready');
-  t.ok(readFileSync(`${init.stateDir}/web-started`, 'utf8'));
+  // `up` for web means started; its first line of shell may still be on its way.
+  await waitFor(() => existsSync(`${init.stateDir}/web-started`), 5_000, 'web to run');
 });
 
 t.test('readiness by file, and a readiness timeout counts as a failure', async (t) => {
