@@ -146,6 +146,8 @@ export interface SmokeResult {
 
 export interface SmokeOptions extends Omit<BootOptions, 'accel'> {
   accel?: Accel;
+  /** How the machine is shut down at the end (default poweroff). */
+  powerAction?: 'poweroff' | 'reboot';
   /** Checks on the boot report printed above the prompt (e.g. that the state disk was reused). */
   expectReport?: RegExp[];
   timeoutMs?: number;
@@ -221,12 +223,14 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
     check('services survive ctrl-D', /network\s+up/.test(after.output), after.output);
 
     from = session.text.length;
+    const action = options.powerAction ?? 'poweroff';
     const poweroffStarted = performance.now();
-    session.send('poweroff\r');
-    await session.expect(/aios: poweroff: services stopped, 0 processes left, filesystems unmounted/, { from, timeoutMs, what: 'an orderly shutdown' });
-    const down = await session.expect(/reboot: Power down/, { from, timeoutMs: 30_000, what: 'the kernel to power down' });
+    session.send(`${action}\r`);
+    await session.expect(new RegExp(`aios: ${action}: services stopped, 0 processes left, filesystems unmounted`), { from, timeoutMs, what: 'an orderly shutdown' });
+    // With -no-reboot, QEMU exits on a reboot as on a power-off.
+    const down = await session.expect(action === 'reboot' ? /reboot: Restarting system/ : /reboot: Power down/, { from, timeoutMs: 30_000, what: `the kernel to ${action}` });
     result.timings.shutdownMs = Math.round(down.ms - (poweroffStarted - session.started));
-    check('orderly shutdown: services stopped, no process left, filesystems unmounted', true);
+    check(`orderly ${action}: services stopped, no process left, filesystems unmounted`, true);
     await Promise.race([session.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
     result.timings.qemuToPoweredOffMs = Math.round(session.elapsedMs());
     check('QEMU exited after the power-off', session.child.exitCode !== null);

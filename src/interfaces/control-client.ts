@@ -29,9 +29,19 @@ export function request(
   body: Record<string, unknown>,
   onEvent?: (event: { event: string; data: unknown }) => void,
   onClose?: () => void,
+  signal?: AbortSignal,
 ): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(socketPath);
+    // Giving up on the answer (ctrl-C) closes the connection; init still finishes what it began.
+    signal?.addEventListener(
+      'abort',
+      () => {
+        socket.destroy();
+        reject(new ControlError('ECANCELED', 'cancelled'));
+      },
+      { once: true },
+    );
     const splitter = new LineSplitter();
     let answered = false;
     socket.setEncoding('utf8');

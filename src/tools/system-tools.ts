@@ -27,8 +27,13 @@ export function readBootInfo(runDir: string): BootInfo | null {
   }
 }
 
+/** One request to PID 1's control socket, given up when the caller cancels. */
+function ask(context: ToolContext, body: Record<string, unknown>): Promise<unknown> {
+  return request(initSocketPath(context.runDir), body, undefined, undefined, context.signal);
+}
+
 async function services(context: ToolContext): Promise<ServiceStatus[]> {
-  return ((await request(initSocketPath(context.runDir), { cmd: 'services' })) as { services: ServiceStatus[] }).services;
+  return ((await ask(context, { cmd: 'services' })) as { services: ServiceStatus[] }).services;
 }
 
 function seconds(n: number | null | undefined): string {
@@ -135,7 +140,7 @@ export const serviceLogsTool = defineTool({
   description: "The latest lines of a service's output.",
   input: z.strictObject({ name: serviceName, lines: z._default(z.int().check(z.gte(1), z.lte(1000)), 20) }),
   async run(input, context) {
-    return ((await request(initSocketPath(context.runDir), { cmd: 'logs', name: input.name, lines: input.lines })) as { lines: LogLine[] }).lines;
+    return ((await ask(context, { cmd: 'logs', name: input.name, lines: input.lines })) as { lines: LogLine[] }).lines;
   },
   render(lines) {
     return lines.length === 0 ? '(no output yet)' : lines.map((l) => `${l.time.slice(11, 19)} ${l.stream === 'stdout' ? '' : `[${l.stream}] `}${l.text}`).join('\n');
@@ -147,7 +152,7 @@ export const serviceRestartTool = defineTool({
   description: 'Restart a service (and wait until it is back).',
   input: z.strictObject({ name: serviceName }),
   async run(input, context) {
-    return (await request(initSocketPath(context.runDir), { cmd: 'restart', name: input.name })) as ServiceStatus;
+    return (await ask(context, { cmd: 'restart', name: input.name })) as ServiceStatus;
   },
   render(s) {
     return `${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}`;
@@ -159,7 +164,7 @@ export const powerTool = defineTool({
   description: 'Power off, reboot or halt the machine.',
   input: z.strictObject({ action: z.enum(['poweroff', 'reboot', 'halt']) }),
   async run(input, context) {
-    await request(initSocketPath(context.runDir), { cmd: input.action });
+    await ask(context, { cmd: input.action });
     return input;
   },
   render(p) {

@@ -76,8 +76,8 @@ t.test('a full state disk is reported', async (t) => {
   report(t, result);
 });
 
-t.test('dev ISO boots with BIOS (GRUB) and no state disk', async (t) => {
-  report(t, await smokeBoot({ image: DEV_ISO, stateDisk: null, expectReport: [/state disk \/dev\/vda not found/] }));
+t.test('dev ISO boots with BIOS (GRUB) and no state disk, and reboots', async (t) => {
+  report(t, await smokeBoot({ image: DEV_ISO, stateDisk: null, powerAction: 'reboot', expectReport: [/state disk \/dev\/vda not found/] }));
 });
 
 t.test('dev ISO boots with UEFI (OVMF, GRUB)', async (t) => {

@@ -107,7 +107,7 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   const cancelled = new Promise<'cancelled'>((resolve) => signal.addEventListener('abort', () => resolve('cancelled'), { once: true }));
   const result = await Promise.race([callTool(decision.tool, decision.args, { runDir: options.runDir, stateDir: options.stateDir, signal }), cancelled]);
   if (result === 'cancelled') {
-    say('^C cancelled');
+    say('^C cancelled (what init was already asked to do goes on)');
     return;
   }
   if (!result.ok) {
