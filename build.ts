@@ -16,6 +16,8 @@ import { buildSea, PINNED_NODE } from './src/build/sea.ts';
 import { BuildError, ROOT, runStep, type Step } from './src/build/step.ts';
 
 const src = (p: string): string => path.join(ROOT, p);
+/** out/aios and the native parts it finds beside itself. */
+const seaFiles = (): string[] => [SEA, path.join(path.dirname(SEA), 'aios_native.node'), path.join(path.dirname(SEA), 'aios-spawn')];
 
 const STEPS: Step[] = [
   {
@@ -29,13 +31,13 @@ const STEPS: Step[] = [
     name: 'sea',
     summary: 'making the single executable out/aios',
     inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn')],
-    outputs: () => [SEA, path.join(path.dirname(SEA), 'aios_native.node'), path.join(path.dirname(SEA), 'aios-spawn')],
+    outputs: () => seaFiles(),
     run: (progress) => buildSea(progress),
   },
   {
     name: 'rootfs',
     summary: 'staging the root filesystem in out/rootfs',
-    inputs: () => [SEA, src('rootfs-overlay'), src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn'), src('src/build/rootfs.ts'), KERNEL_CACHE],
+    inputs: () => [...seaFiles(), src('rootfs-overlay'), src('src/build/rootfs.ts'), KERNEL_CACHE],
     outputs: () => [ROOTFS],
     run: (progress) => stageRootfs(progress),
   },

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeCpio } from '../src/build/cpio.ts';
 import { INITRAMFS, VMLINUZ, DEV_ISO } from '../src/build/image.ts';
-import { SEA, sharedLibraries } from '../src/build/rootfs.ts';
+import { copySharedLibraries, SEA } from '../src/build/rootfs.ts';
 import { OUT, ROOT, run } from '../src/build/step.ts';
 import { chooseAccel, qemuArgs } from '../qemu/qemu.ts';
 import { SerialSession } from '../qemu/smoke.ts';
@@ -54,9 +54,7 @@ if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMa
   writeFileSync(config, JSON.stringify({ main, executable: stripped, output: path.join(root, 'init'), disableExperimentalSEAWarning: true, useSnapshot: true, execArgv: ['--disable-sigusr1'], execArgvExtension: 'none' }));
   run(process.execPath, ['--build-sea', config]);
   chmodSync(path.join(root, 'init'), 0o755);
-  for (const library of sharedLibraries([path.join(root, 'init')])) {
-    copyFileSync(library, path.join(root, library.startsWith('/lib64/') ? 'usr/lib' : 'usr/lib/x86_64-linux-gnu', path.basename(library)));
-  }
+  copySharedLibraries([path.join(root, 'init')], root);
   const image = path.join(FLOOR, 'image');
   mkdirSync(image, { recursive: true });
   copyFileSync(VMLINUZ, path.join(image, 'vmlinuz'));

@@ -9,7 +9,6 @@ import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
 
 export const ROOTFS = path.join(OUT, 'rootfs');
 export const SEA = path.join(OUT, 'aios');
-const NATIVE_BUILD = path.join(ROOT, 'src', 'native', 'build', 'Release');
 
 /** npm packages with native code that the image carries (loaded with createRequire at run time). */
 export const NATIVE_PACKAGES: string[] = [];
@@ -35,14 +34,11 @@ export function stageRootfs(progress: (message: string) => void): void {
   progress('the single executable and its native parts');
   const lib = path.join(ROOTFS, 'usr/lib/aios');
   mkdirSync(lib, { recursive: true });
-  copyFileSync(SEA, path.join(lib, 'aios'));
-  for (const file of ['aios_native.node', 'aios-spawn']) {
-    const source = path.join(NATIVE_BUILD, file);
-    if (!existsSync(source)) throw new BuildError(`${source} is missing: run \`npm run build:native\`.`);
-    copyFileSync(source, path.join(lib, file));
+  // The sea step left the executable with its native parts beside it; they stay together.
+  for (const file of ['aios', 'aios_native.node', 'aios-spawn']) {
+    copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
+    chmodSync(path.join(lib, file), 0o755);
   }
-  chmodSync(path.join(lib, 'aios'), 0o755);
-  chmodSync(path.join(lib, 'aios-spawn'), 0o755);
   symlinkSync('aios', path.join(lib, 'aios-init'));
   symlinkSync('../lib/aios/aios', path.join(ROOTFS, 'usr/bin/aios'));
   symlinkSync('../lib/aios/aios-init', path.join(ROOTFS, 'usr/bin/aios-init'));
@@ -74,10 +70,7 @@ export function stageRootfs(progress: (message: string) => void): void {
   if (existsSync('/etc/mke2fs.conf')) copyFileSync('/etc/mke2fs.conf', path.join(ROOTFS, 'etc/mke2fs.conf'));
 
   progress('shared libraries');
-  for (const library of sharedLibraries(binaries)) {
-    const target = path.join(ROOTFS, library.startsWith('/lib64/') ? 'usr/lib' : 'usr/lib/x86_64-linux-gnu', path.basename(library));
-    if (!existsSync(target)) copyFileSync(realpathSync(library), target);
-  }
+  copySharedLibraries(binaries, ROOTFS);
 
   progress('kernel modules');
   const kernel = ensureKernel(progress);
@@ -112,8 +105,17 @@ function skeleton(): void {
   symlinkSync('usr/lib', path.join(ROOTFS, 'lib64'));
 }
 
+/** Copies every shared library the binaries load into a merged-/usr root (the loader into usr/lib). */
+export function copySharedLibraries(binaries: string[], root: string): void {
+  for (const library of sharedLibraries(binaries)) {
+    const target = path.join(root, library.startsWith('/lib64/') ? 'usr/lib' : 'usr/lib/x86_64-linux-gnu', path.basename(library));
+    mkdirSync(path.dirname(target), { recursive: true });
+    if (!existsSync(target)) copyFileSync(realpathSync(library), target);
+  }
+}
+
 /** Every shared library the binaries load, by ldd (the dynamic loader included). */
-export function sharedLibraries(binaries: string[]): string[] {
+function sharedLibraries(binaries: string[]): string[] {
   const found = new Set<string>();
   for (const binary of binaries) {
     for (const line of run('ldd', [binary]).split('\n')) {
