@@ -161,8 +161,8 @@ export async function runInit(options: InitOptions): Promise<never> {
     await supervisor.earlyServicesSettled(5_000);
     await loadModules('/etc/aios/modules-load.early', log, report);
     await mountStateDisk(reaper, log, options.stateDir, report);
+    useStateDirectory();
   }
-  if (mode === 'machine') useStateDirectory();
   stateReady = true;
   supervisor.stateReady();
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
