@@ -22,10 +22,15 @@ export function ensureKernel(progress: (message: string) => void): Kernel {
   const download = path.join(KERNEL_CACHE, 'download');
   rmSync(download, { recursive: true, force: true });
   mkdirSync(download, { recursive: true });
-  const depends = run('apt-cache', ['depends', META_PACKAGE]);
-  const pkg = /Depends:\s+(linux-image-\S+-cloud-amd64)/.exec(depends)?.[1];
+  let pkg = cloudKernelPackage();
+  if (!pkg && process.getuid?.() === 0) {
+    // A machine whose package lists were never fetched (or were cleaned) knows no kernel yet.
+    progress('apt-get update (the package lists do not name a kernel yet)');
+    run('apt-get', ['update', '-qq']);
+    pkg = cloudKernelPackage();
+  }
   if (!pkg) {
-    throw new BuildError(`apt does not know ${META_PACKAGE}. Run \`apt-get update\` (Debian 12 has it in the main archive).`);
+    throw new BuildError(`apt does not know ${META_PACKAGE}. Run \`apt-get update\` as root (Debian 12 has it in the main archive).`);
   }
   progress(`downloading ${pkg} with apt-get download`);
   run('apt-get', ['download', pkg], { cwd: download });
@@ -40,6 +45,14 @@ export function ensureKernel(progress: (message: string) => void): Kernel {
   const kernel = findUnpacked();
   if (!kernel) throw new BuildError(`${deb} holds no vmlinuz`);
   return kernel;
+}
+
+function cloudKernelPackage(): string | null {
+  try {
+    return /Depends:\s+(linux-image-\S+-cloud-amd64)/.exec(run('apt-cache', ['depends', META_PACKAGE]))?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function findUnpacked(): Kernel | null {
