@@ -1,11 +1,18 @@
 // Code the boot runs once, run at snapshot time instead (src/entry.ts): V8 compiles a function
 // on its first call, which costs little here and a good part of a second under emulation, and
-// the compiled bytecode is kept in the executable's start-up snapshot. Only pure functions:
-// nothing here may touch files, processes or sockets.
+// the compiled bytecode is kept in the executable's start-up snapshot. Nothing here may leave
+// a handle open (the snapshot cannot hold one) or touch anything but a temporary folder.
 import { formatBanner, formatBootReport, formatRunning } from './interfaces/console/console.ts';
 import { describeZodError, LineSplitter } from './interfaces/control-protocol.ts';
 import { parseMounts, parseStat } from './init/procfs.ts';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import pino from 'pino';
+import type { Reaper } from './init/reaper.ts';
+import { Supervisor } from './supervisor/supervisor.ts';
 import { formatConsoleLine, REDACT } from './log.ts';
 import { decideRestart } from './supervisor/backoff.ts';
 import { parseServiceFile, resolveDependencies, type ServiceSpec } from './supervisor/service-spec.ts';
@@ -47,4 +54,42 @@ export function warmUpRendering(): void {
   }
   resolveDependencies(specs, []);
   decideRestart({ restart_sec: 1, restart_max_sec: 30, start_limit_burst: 5, healthy_sec: 10 }, 0, 0);
+}
+
+/**
+ * The path from reading the services to starting the first one (what stands between PID 1's
+ * start and the console's), with a stand-in for the process: the service is "spawned",
+ * comes up, exits and settles down, all synchronously, leaving no timer behind.
+ */
+export function warmUpSupervision(): void {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aios-warm-up-'));
+  try {
+    writeFileSync(path.join(dir, 'warm-up.toml'), 'exec = ["/bin/sh", "-c", "exit 0"]\nrestart = "never"\nearly = true\n');
+    let child: EventEmitter | undefined;
+    const reaper = {
+      on() {},
+      spawnTracked() {
+        const stdout = Readable.from([]);
+        const stderr = Readable.from([]);
+        child = Object.assign(new EventEmitter(), { pid: undefined, stdout, stderr, stdio: [null, stdout, stderr, null] });
+        return child;
+      },
+    } as unknown as Reaper;
+    const log = pino({ level: 'debug' }, pino.multistream([{ level: 'debug', stream: { write() {} } }]));
+    const supervisor = new Supervisor(dir, {
+      reaper,
+      cgroups: null,
+      spawnHelper: '/bin/true',
+      logDir: dir,
+      log,
+      baseEnv: {},
+      stateReady: () => false,
+    });
+    void supervisor.reload();
+    child?.emit('spawn');
+    child?.emit('exit', 0, null);
+    supervisor.list();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
