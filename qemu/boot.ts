@@ -5,8 +5,7 @@
 // Quit QEMU with ctrl-A then X (or type `poweroff` at the prompt).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { BootError, chooseAccel, DEFAULT_IMAGE, DEFAULT_STATE_DISK, ensureStateDisk, isIso, qemuArgs, qemuBinary } from './qemu.ts';
+import { BootError, chooseAccel, DEFAULT_STATE_DISK, ensureStateDisk, isIso, parseImageArgs, qemuArgs, qemuBinary } from './qemu.ts';
 
 const HELP = `Usage: node qemu/boot.ts [OPTIONS] [-- QEMU ARGS]
 
@@ -27,25 +26,11 @@ Quit: type \`poweroff\` at the prompt, or press ctrl-A then X.
 `;
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    options: {
-      image: { type: 'string' },
-      iso: { type: 'string' },
-      uefi: { type: 'boolean' },
-      state: { type: 'string' },
-      ephemeral: { type: 'boolean' },
-      memory: { type: 'string' },
-      port: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowPositionals: true,
-  });
+  const { values, positionals, image, stateDisk, memoryMiB } = parseImageArgs(process.argv.slice(2), () => DEFAULT_STATE_DISK);
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const image = path.resolve(values.iso ?? values.image ?? DEFAULT_IMAGE);
-  const stateDisk = values.ephemeral ? null : path.resolve(values.state ?? DEFAULT_STATE_DISK);
   if (stateDisk) ensureStateDisk(stateDisk);
   const accel = await chooseAccel(isIso(image) ? null : path.join(image, 'vmlinuz'), (m) => process.stderr.write(`boot: ${m}\n`));
   const port = Number(values.port ?? '9090');
@@ -55,7 +40,7 @@ async function main(): Promise<number> {
     uefi: values.uefi,
     stateDisk,
     accel,
-    memoryMiB: values.memory ? Number(values.memory) : undefined,
+    memoryMiB,
     webPort: port || null,
     extraArgs: positionals,
   });

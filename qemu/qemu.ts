@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const OUT = path.join(ROOT, 'out');
@@ -131,4 +132,29 @@ function kernelPrintsUnderKvm(kernel: string): Promise<boolean> {
     child.on('exit', () => done(output.includes('Linux version')));
     child.on('error', () => done(false));
   });
+}
+
+/** The options qemu/boot.ts and qemu/smoke.ts share: which image, which firmware, which state disk. */
+export function parseImageArgs(argv: string[], defaultStateDisk: (image: string) => string) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      image: { type: 'string' },
+      iso: { type: 'string' },
+      uefi: { type: 'boolean' },
+      state: { type: 'string' },
+      ephemeral: { type: 'boolean' },
+      memory: { type: 'string' },
+      port: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  });
+  const image = path.resolve(values.iso ?? values.image ?? DEFAULT_IMAGE);
+  const stateDisk = values.ephemeral ? null : path.resolve(values.state ?? defaultStateDisk(image));
+  const memoryMiB = values.memory === undefined ? undefined : Number(values.memory);
+  if (memoryMiB !== undefined && !(Number.isInteger(memoryMiB) && memoryMiB >= 256)) {
+    throw new BootError(`Expected --memory to be a number of MiB, at least 256, got \`${values.memory}\`.`);
+  }
+  return { values, positionals, image, stateDisk, memoryMiB };
 }

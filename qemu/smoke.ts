@@ -6,8 +6,7 @@
 //   node qemu/smoke.ts [--iso FILE [--uefi]] [--image DIR] [--ephemeral] [--state FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { BootError, chooseAccel, DEFAULT_IMAGE, ensureStateDisk, isIso, qemuArgs, qemuBinary, type Accel, type BootOptions } from './qemu.ts';
+import { BootError, chooseAccel, ensureStateDisk, isIso, parseImageArgs, qemuArgs, qemuBinary, type Accel, type BootOptions } from './qemu.ts';
 
 const PROMPT = 'aios> ';
 
@@ -247,24 +246,22 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      image: { type: 'string' },
-      iso: { type: 'string' },
-      uefi: { type: 'boolean' },
-      state: { type: 'string' },
-      ephemeral: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, image, stateDisk, memoryMiB } = parseImageArgs(process.argv.slice(2), (img) => path.join(path.dirname(img), 'smoke-state.qcow2'));
   if (values.help) {
     process.stdout.write('Usage: node qemu/smoke.ts [--iso FILE [--uefi]] [--image DIR] [--ephemeral] [--state FILE]\nBoots, drives the prompt, powers off; prints JSON and exits 1 when a check fails.\n');
     return 0;
   }
-  const image = path.resolve(values.iso ?? values.image ?? DEFAULT_IMAGE);
-  const result = await smokeBoot({ image, uefi: values.uefi, stateDisk: values.ephemeral ? null : path.resolve(values.state ?? path.join(path.dirname(image), 'smoke-state.qcow2')) });
+  const result = await smokeBoot({ image, uefi: values.uefi, stateDisk, memoryMiB });
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   return result.ok ? 0 : 1;
 }
 
-if (process.argv[1] === import.meta.filename) process.exitCode = await main();
+if (process.argv[1] === import.meta.filename) {
+  try {
+    process.exitCode = await main();
+  } catch (error) {
+    if (!(error instanceof BootError) && !(error instanceof TypeError)) throw error;
+    process.stderr.write(`smoke: ${error.message}\n`);
+    process.exitCode = 2;
+  }
+}
