@@ -166,13 +166,16 @@ export class AuditLog {
       .immediate;
   }
 
-  /** Opens (and creates) the log at STATE/audit.db, or at the given file. */
-  static open(file: string): AuditLog {
+  /**
+   * Opens (and creates) the log at the given file (STATE/audit.db). `synchronous: 'OFF'` is
+   * for filling a log in a benchmark only: a row is then not durable when append returns.
+   */
+  static open(file: string, options: { synchronous?: 'FULL' | 'OFF' } = {}): AuditLog {
     mkdirSync(path.dirname(file), { recursive: true });
     const Database = requireNative<typeof BetterSqlite3>('better-sqlite3');
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     return new AuditLog(file, db);
