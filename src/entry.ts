@@ -6,7 +6,7 @@ import { controlRequestSchema } from './interfaces/control-protocol.ts';
 import { run } from './main.ts';
 import { parseServiceFile } from './supervisor/service-spec.ts';
 import { decide } from './models/reactive.ts';
-import { warmUpRendering, warmUpSupervision } from './warm-up.ts';
+import { warmUpRendering, warmUpSpawn, warmUpSupervision } from './warm-up.ts';
 import { SYSTEM_TOOLS } from './tools/system-tools.ts';
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
@@ -21,6 +21,7 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   for (const line of ['status', 'services', 'logs x', 'restart x', 'boot', 'poweroff', 'reboot', 'help', 'nonsense']) decide(line);
   warmUpRendering();
   warmUpSupervision();
+  warmUpSpawn();
   v8.startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();

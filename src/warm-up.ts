@@ -5,6 +5,7 @@
 import { formatBanner, formatBootReport, formatRunning } from './interfaces/console/console.ts';
 import { describeZodError, LineSplitter } from './interfaces/control-protocol.ts';
 import { parseMounts, parseStat } from './init/procfs.ts';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -92,4 +93,17 @@ export function warmUpSupervision(): void {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One real child process, spawned the way services are (its own session, pipes): Node's
+ * spawn path is compiled on first use too. The snapshot is taken once the event loop is
+ * empty, so the child has exited and nothing of it remains.
+ */
+export function warmUpSpawn(): void {
+  const child = spawn('/bin/sh', ['-c', 'exit 0'], { detached: true, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: {}, cwd: '/' });
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', () => {});
+  child.stderr?.on('data', () => {});
+  child.on('error', () => {});
 }
