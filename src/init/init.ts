@@ -164,6 +164,7 @@ export async function runInit(options: InitOptions): Promise<never> {
     useStateDirectory();
   }
   stateReady = true;
+  cgroups?.delegateControllers();
   supervisor.stateReady();
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
 

@@ -21,11 +21,19 @@ const WANTED_CONTROLLERS = ['memory', 'cpu', 'pids'] as const;
 
 export class CgroupRoot {
   readonly dir: string;
-  readonly controllers: ReadonlySet<string>;
+  readonly #parent: string;
+  readonly #log: Logger;
+  readonly #controllers = new Set<string>();
+  #delegated = false;
 
-  private constructor(dir: string, controllers: Set<string>) {
+  private constructor(dir: string, parent: string, log: Logger) {
     this.dir = dir;
-    this.controllers = controllers;
+    this.#parent = parent;
+    this.#log = log;
+  }
+
+  get controllers(): ReadonlySet<string> {
+    return this.#controllers;
   }
 
   /** Finds the cgroup2 hierarchy and makes our instance folder; null (with the reason logged) if it cannot. */
@@ -50,30 +58,40 @@ export class CgroupRoot {
       log.warn({ err: error, dir }, 'cannot create a cgroup: services are contained by process group only');
       return null;
     }
-    const controllers = new Set<string>();
-    const available = readWords(path.join(parent, 'cgroup.controllers'));
+    log.info({ dir }, 'services get their own cgroups');
+    return new CgroupRoot(dir, parent, log);
+  }
+
+  /**
+   * Delegates the memory, cpu and pids controllers to our services. Done on first need (a
+   * service with [limits]) or once boot is through, not before the console starts: under
+   * emulation these writes cost tens of milliseconds on the way to the prompt.
+   */
+  delegateControllers(): void {
+    if (this.#delegated) return;
+    this.#delegated = true;
+    const available = readWords(path.join(this.#parent, 'cgroup.controllers'));
     for (const controller of WANTED_CONTROLLERS) {
       if (!available.has(controller)) continue;
       try {
         // The parent must delegate the controller to us, then we to our services. A parent
         // that holds processes itself refuses (EBUSY), except the root cgroup.
-        writeFileSync(path.join(parent, 'cgroup.subtree_control'), `+${controller}`);
-        writeFileSync(path.join(dir, 'cgroup.subtree_control'), `+${controller}`);
-        controllers.add(controller);
+        writeFileSync(path.join(this.#parent, 'cgroup.subtree_control'), `+${controller}`);
+        writeFileSync(path.join(this.dir, 'cgroup.subtree_control'), `+${controller}`);
+        this.#controllers.add(controller);
       } catch {
         // Not delegated here.
       }
     }
-    const missing = WANTED_CONTROLLERS.filter((c) => !controllers.has(c));
+    const missing = WANTED_CONTROLLERS.filter((c) => !this.#controllers.has(c));
     if (missing.length > 0) {
-      log.info({ dir, missing }, `cgroup controllers not available here (${missing.join(', ')}): limits that need them are not applied`);
+      this.#log.info({ dir: this.dir, missing }, `cgroup controllers not available here (${missing.join(', ')}): limits that need them are not applied`);
     }
-    log.info({ dir, controllers: [...controllers] }, 'services get their own cgroups');
-    return new CgroupRoot(dir, controllers);
   }
 
   /** The service's cgroup, emptied of leftovers from an earlier run, with its limits applied. */
   forService(name: string, limits: Limits, log: Logger): ServiceCgroup {
+    if (Object.values(limits).some((v) => v !== undefined)) this.delegateControllers();
     const group = new ServiceCgroup(path.join(this.dir, name));
     if (existsSync(group.dir)) {
       group.kill();
