@@ -1,7 +1,8 @@
 // Code the boot runs once, run at snapshot time instead (src/entry.ts): V8 compiles a function
 // on its first call, which costs little here and a good part of a second under emulation, and
 // the compiled bytecode is kept in the executable's start-up snapshot. Nothing here may leave
-// a handle open (the snapshot cannot hold one) or touch anything but a temporary folder.
+// a handle open (the snapshot cannot hold one), and nothing touches more than a temporary
+// folder and one `/bin/sh -c 'exit 0'`.
 import { formatBanner, formatBootReport, formatRunning } from './interfaces/console/console.ts';
 import { describeZodError, LineSplitter } from './interfaces/control-protocol.ts';
 import { parseMounts, parseStat } from './init/procfs.ts';
