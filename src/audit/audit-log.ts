@@ -76,37 +76,9 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_delete BEFORE DELETE ON audit
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 `;
 
-interface DbRow {
-  seq: number;
-  time: string;
-  actor: string;
-  tool: string;
-  args: string;
-  verdict: Verdict;
-  rule: string | null;
-  approval: string | null;
-  result_digest: string;
-  status: string;
-  prev_hash: string;
-  hash: string;
-}
-
-function fromDb(row: DbRow): AuditRow {
-  return {
-    seq: row.seq,
-    time: row.time,
-    actor: row.actor,
-    tool: row.tool,
-    args: row.args,
-    verdict: row.verdict,
-    rule: row.rule,
-    approval: row.approval,
-    resultDigest: row.result_digest,
-    status: row.status,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
+// Rows read back in the shape of AuditRow: the table's snake_case columns renamed in SQL.
+const SELECT_ROW =
+  'SELECT seq, time, actor, tool, args, verdict, rule, approval, result_digest AS resultDigest, status, prev_hash AS prevHash, hash FROM audit';
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
@@ -191,23 +163,20 @@ export class AuditLog {
 
   tail(count: number): AuditRow[] {
     return this.#db
-      .prepare<[number], DbRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT ?')
+      .prepare<[number], AuditRow>(`${SELECT_ROW} ORDER BY seq DESC LIMIT ?`)
       .all(count)
-      .map(fromDb)
       .reverse();
   }
 
   show(seq: number): AuditRow | null {
-    const row = this.#db.prepare<[number], DbRow>('SELECT * FROM audit WHERE seq = ?').get(seq);
-    return row ? fromDb(row) : null;
+    return this.#db.prepare<[number], AuditRow>(`${SELECT_ROW} WHERE seq = ?`).get(seq) ?? null;
   }
 
   /** Walks the whole chain in order; stops at the first row that does not check out. */
   verify(): VerifyResult {
     let expected = 1;
     let previous = GENESIS;
-    for (const raw of this.#db.prepare<[], DbRow>('SELECT * FROM audit ORDER BY seq').iterate()) {
-      const row = fromDb(raw);
+    for (const row of this.#db.prepare<[], AuditRow>(`${SELECT_ROW} ORDER BY seq`).iterate()) {
       const rows = expected - 1;
       if (row.seq !== expected) {
         return { ok: false, rows, firstBad: expected, reason: row.seq > expected ? `row ${expected} is missing (the next row is ${row.seq})` : `row ${row.seq} is out of order` };

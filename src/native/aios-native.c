@@ -35,7 +35,8 @@
     }                                                                           \
   } while (0)
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *subject) {
+/* A Node-style Error for errno: code = the errno name, with errno and syscall set. */
+static napi_value errno_error(napi_env env, int err, const char *syscall, const char *subject) {
   const char *name = strerrorname_np(err);
   char message[1024];
   if (subject != NULL) {
@@ -51,7 +52,11 @@ static napi_value throw_errno(napi_env env, int err, const char *syscall, const 
   napi_set_named_property(env, error, "errno", errno_value);
   napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value);
   napi_set_named_property(env, error, "syscall", syscall_value);
-  napi_throw(env, error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *subject) {
+  napi_throw(env, errno_error(env, err, syscall, subject));
   return NULL;
 }
 
@@ -347,14 +352,7 @@ static void module_job_complete(napi_env env, napi_status status, void *data) {
     napi_get_undefined(env, &undefined);
     napi_resolve_deferred(env, job->deferred, undefined);
   } else {
-    const char *name = strerrorname_np(job->err);
-    char message[256];
-    snprintf(message, sizeof message, "%s: %s, finit_module", name ? name : "EUNKNOWN", strerror(job->err));
-    napi_value code, msg, error;
-    napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &error);
-    napi_reject_deferred(env, job->deferred, error);
+    napi_reject_deferred(env, job->deferred, errno_error(env, job->err, "finit_module", NULL));
   }
   napi_delete_async_work(env, job->work);
   free(job->params);
