@@ -95,6 +95,7 @@ export async function runInit(options: InitOptions): Promise<never> {
     log: log.child({ subsystem: 'supervisor' }),
     baseEnv: { AIOS_STATE_DIR: options.stateDir, AIOS_RUN_DIR: options.runDir, AIOS_SERVICES_DIR: options.servicesDir },
     stateReady: () => stateReady,
+    enabledFile: path.join(options.stateDir, 'services-enabled.json'),
   });
 
   let shuttingDown: PowerAction | null = null;

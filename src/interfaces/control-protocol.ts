@@ -16,6 +16,8 @@ export const controlRequestSchema = z.discriminatedUnion(
     z.strictObject({ id, cmd: z.literal('start'), name }),
     z.strictObject({ id, cmd: z.literal('stop'), name }),
     z.strictObject({ id, cmd: z.literal('restart'), name }),
+    z.strictObject({ id, cmd: z.literal('enable'), name }),
+    z.strictObject({ id, cmd: z.literal('disable'), name }),
     z.strictObject({
       id,
       cmd: z.literal('logs'),
@@ -31,7 +33,7 @@ export const controlRequestSchema = z.discriminatedUnion(
   {
     error: (issue) =>
       issue.code === 'invalid_union'
-        ? 'Expected `cmd` to be one of ping, services, status, start, stop, restart, logs, reload, poweroff, reboot, halt'
+        ? 'Expected `cmd` to be one of ping, services, status, start, stop, restart, enable, disable, logs, reload, poweroff, reboot, halt'
         : undefined,
   },
 );

@@ -142,6 +142,9 @@ export class ControlServer {
       case 'restart':
         await supervisor.restart(request.name);
         return supervisor.get(request.name).status();
+      case 'enable':
+      case 'disable':
+        return supervisor.setEnabled(request.name, request.cmd === 'enable');
       case 'logs': {
         const service = supervisor.get(request.name);
         const lines = service.logs.tail(request.lines);

@@ -55,6 +55,8 @@ export interface ServiceStatus {
   dependsOn: string[];
   cgroup: string | null;
   file: string;
+  /** Started at boot: the file's `enabled`, unless `aios service enable|disable` said otherwise. */
+  enabled: boolean;
 }
 
 export interface ServiceEnvironment {
@@ -67,6 +69,8 @@ export interface ServiceEnvironment {
   baseEnv: Record<string, string>;
   /** Whether the state directory (where log files go) is ready yet. */
   stateReady(): boolean;
+  /** JSON map of service name to enabled, written by enable/disable (absent: the files decide). */
+  enabledFile?: string;
 }
 
 export interface ServiceEvents {
@@ -87,6 +91,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   reason = '';
   /** Whether the supervisor should keep it running (false after `stop`). */
   wanted: boolean;
+  enabled: boolean;
   readonly logs: LogSink;
   readonly #env: ServiceEnvironment;
   readonly #log: Logger;
@@ -106,6 +111,7 @@ export class Service extends EventEmitter<ServiceEvents> {
   constructor(spec: ServiceSpec, env: ServiceEnvironment) {
     super();
     this.spec = spec;
+    this.enabled = spec.enabled;
     this.wanted = spec.enabled;
     this.#env = env;
     this.#log = env.log.child({ service: spec.name });
@@ -129,6 +135,7 @@ export class Service extends EventEmitter<ServiceEvents> {
       dependsOn: this.spec.depends_on,
       cgroup: this.#cgroup?.dir ?? null,
       file: this.spec.file,
+      enabled: this.enabled,
     };
   }
 

@@ -6,6 +6,8 @@
 // - A service stops only after every service that depends on it is down.
 // - An invalid file never stops the other services; on reload, an invalid file leaves the
 //   running version of that service untouched.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Service, type ServiceEnvironment, type ServiceStatus } from './service.ts';
 import { loadServiceDirectory, type ServiceSpec, type SpecError } from './service-spec.ts';
@@ -160,8 +162,44 @@ export class Supervisor {
 
   /** The state directory is ready (a machine's state disk is mounted): log files, then the other services. */
   stateReady(): void {
-    for (const service of this.services.values()) service.logs.enableFile();
+    // The enable/disable choices live on the state disk: only now can they be read.
+    const overrides = this.#enabledOverrides();
+    for (const service of this.services.values()) {
+      service.logs.enableFile();
+      const enabled = overrides[service.name];
+      if (enabled === undefined || enabled === service.enabled) continue;
+      service.enabled = enabled;
+      if (service.state === 'down') service.wanted = enabled;
+    }
     this.reconcile();
+  }
+
+  /** Whether the service starts at boot; persisted beside the logs, applied at the next boot. */
+  setEnabled(name: string, enabled: boolean): ServiceStatus {
+    const service = this.get(name);
+    const file = this.#env.enabledFile;
+    if (!file) throw new SupervisorError('ENOTSUP', 'This init has no state directory to remember enable/disable in.');
+    if (!this.#env.stateReady()) throw new SupervisorError('EAGAIN', 'The state disk is not mounted yet; try again in a moment.');
+    const overrides = this.#enabledOverrides();
+    overrides[name] = enabled;
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(overrides, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
+    service.enabled = enabled;
+    return service.status();
+  }
+
+  #enabledOverrides(): Record<string, boolean> {
+    const file = this.#env.enabledFile;
+    if (!file || !existsSync(file)) return {};
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
+      return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, boolean] => typeof e[1] === 'boolean'));
+    } catch (error) {
+      this.#log.error({ file }, `ignoring ${file}: ${(error as Error).message}`);
+      return {};
+    }
   }
 
   /** Starts every wanted service whose dependencies are up. Called after every state change. */
@@ -224,6 +262,11 @@ export class Supervisor {
 
   #add(spec: ServiceSpec): void {
     const service = new Service(spec, this.#env);
+    const enabled = this.#env.stateReady() ? this.#enabledOverrides()[spec.name] : undefined;
+    if (enabled !== undefined) {
+      service.enabled = enabled;
+      service.wanted = enabled;
+    }
     service.on('state', () => this.#queueReconcile());
     this.services.set(spec.name, service);
   }

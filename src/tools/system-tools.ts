@@ -1,23 +1,55 @@
-// What the system itself knows: status, services, logs, restarts, power. These are the first
-// tools of the reactive tier; they talk to PID 1 through its control socket.
+// What the system itself knows and what PID 1 does for it: status, boot, the service.* family
+// and power. They talk to PID 1 through its control socket (never systemctl).
 import { readFileSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import * as z from 'zod/mini';
 import { initSocketPath, request } from '../interfaces/control-client.ts';
 import type { LogLine } from '../supervisor/log-sink.ts';
-import type { ServiceStatus } from '../supervisor/service.ts';
 import type { BootReport } from '../init/machine-boot.ts';
 import type { BootTimeline } from '../init/init.ts';
 import { defineTool, type ToolContext } from './tool.ts';
 
-const serviceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.@-]{0,63}$/, 'not a service name'));
+const serviceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.@-]{0,63}$/, 'not a service name (lower-case letters, digits, and _.@- after the first character)'));
+
+const exitInfo = z.nullable(z.object({ code: z.number(), signal: z.nullable(z.string()) }));
+
+export const serviceStatusSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  state: z.enum(['down', 'starting', 'up', 'stopping', 'backoff', 'failed']),
+  pid: z.nullable(z.number()),
+  restarts: z.number(),
+  lastExit: exitInfo,
+  since: z.string(),
+  reason: z.string(),
+  dependsOn: z.array(z.string()),
+  cgroup: z.nullable(z.string()),
+  file: z.string(),
+  enabled: z.boolean(),
+});
+type ServiceStatus = z.infer<typeof serviceStatusSchema>;
+
+const byName = z.strictObject({ name: serviceName });
 
 export interface BootInfo extends BootReport {
   mode: string;
   timeline: BootTimeline;
   /** When the first console showed its prompt (seconds since the kernel started). */
   promptSec?: number | null;
+  /** The audit chain as init found it at boot. */
+  audit?: { ok: boolean; rows: number; message: string };
 }
+
+const seconds_ = z.nullable(z.number());
+const bootInfoSchema = z.object({
+  mode: z.string(),
+  timeline: z.object({ pid1ExecSec: seconds_, initStartSec: seconds_, servicesUpSec: seconds_ }),
+  promptSec: z.optional(seconds_),
+  warnings: z.array(z.string()),
+  state: z.nullable(z.object({ device: z.nullable(z.string()), mode: z.enum(['read-write', 'read-only', 'memory']), formatted: z.boolean(), message: z.string() })),
+  modules: z.object({ loaded: z.number(), failed: z.array(z.string()) }),
+  audit: z.optional(z.object({ ok: z.boolean(), rows: z.number(), message: z.string() })),
+}) satisfies z.ZodMiniType<BootInfo>;
 
 export function readBootInfo(runDir: string): BootInfo | null {
   try {
@@ -50,10 +82,26 @@ function mib(bytes: number): string {
   return bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GiB` : `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
+const statusSchema = z.object({
+  hostname: z.string(),
+  uptimeSeconds: z.number(),
+  load: z.array(z.number()),
+  memory: z.object({ totalBytes: z.number(), availableBytes: z.number() }),
+  disks: z.array(z.object({ mount: z.string(), totalBytes: z.number(), freeBytes: z.number() })),
+  services: z.nullable(z.array(z.object({ name: z.string(), state: z.string(), pid: z.nullable(z.number()), restarts: z.number() }))),
+  warnings: z.array(z.string()),
+});
+
 export const statusTool = defineTool({
   name: 'sys.status',
   description: 'Uptime, load, memory, disks and services of this machine.',
   input: z.strictObject({}),
+  output: statusSchema,
+  capability: 'sys.read',
+  effects: ['reads'],
+  risk: 'low',
+  timeoutMs: 10_000,
+  undo: 'none',
   async run(_input, context) {
     const meminfo = Object.fromEntries(
       readFileSync('/proc/meminfo', 'utf8')
@@ -99,8 +147,14 @@ export const statusTool = defineTool({
 
 export const bootTool = defineTool({
   name: 'sys.boot',
-  description: 'How this boot went: the timeline from kernel to prompt, the state disk, warnings.',
+  description: 'How this boot went: the timeline from kernel to prompt, the state disk, the audit chain, warnings.',
   input: z.strictObject({}),
+  output: bootInfoSchema,
+  capability: 'sys.read',
+  effects: ['reads'],
+  risk: 'low',
+  timeoutMs: 5_000,
+  undo: 'none',
   async run(_input, context) {
     const boot = readBootInfo(context.runDir);
     if (!boot) throw Object.assign(new Error(`no boot report in ${context.runDir}/boot.json (is aios-init running?)`), { code: 'ENOENT' });
@@ -122,10 +176,20 @@ export const bootTool = defineTool({
   },
 });
 
+function renderStatus(s: ServiceStatus): string {
+  return `${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}${s.enabled ? '' : ', disabled at boot'}${s.reason ? ` - ${s.reason}` : ''}`;
+}
+
 export const serviceListTool = defineTool({
   name: 'service.list',
   description: 'The services that PID 1 supervises, with their state.',
   input: z.strictObject({}),
+  output: z.array(serviceStatusSchema),
+  capability: 'service.read',
+  effects: ['reads'],
+  risk: 'low',
+  timeoutMs: 5_000,
+  undo: 'none',
   run: (_input, context) => services(context),
   render(list) {
     const width = Math.max(4, ...list.map((s) => s.name.length));
@@ -135,10 +199,30 @@ export const serviceListTool = defineTool({
   },
 });
 
+export const serviceStatusTool = defineTool({
+  name: 'service.status',
+  description: 'One service: state, pid, restarts, last exit, dependencies, whether it starts at boot.',
+  input: byName,
+  output: serviceStatusSchema,
+  capability: 'service.read',
+  effects: ['reads'],
+  risk: 'low',
+  timeoutMs: 5_000,
+  undo: 'none',
+  run: async (input, context) => (await ask(context, { cmd: 'status', name: input.name })) as ServiceStatus,
+  render: renderStatus,
+});
+
 export const serviceLogsTool = defineTool({
   name: 'service.logs',
   description: "The latest lines of a service's output.",
   input: z.strictObject({ name: serviceName, lines: z._default(z.int().check(z.gte(1), z.lte(1000)), 20) }),
+  output: z.array(z.object({ time: z.string(), stream: z.enum(['stdout', 'stderr', 'aios']), text: z.string() })),
+  capability: 'service.read',
+  effects: ['reads'],
+  risk: 'low',
+  timeoutMs: 5_000,
+  undo: 'none',
   async run(input, context) {
     return ((await ask(context, { cmd: 'logs', name: input.name, lines: input.lines })) as { lines: LogLine[] }).lines;
   },
@@ -147,22 +231,39 @@ export const serviceLogsTool = defineTool({
   },
 });
 
-export const serviceRestartTool = defineTool({
-  name: 'service.restart',
-  description: 'Restart a service (and wait until it is back).',
-  input: z.strictObject({ name: serviceName }),
-  async run(input, context) {
-    return (await ask(context, { cmd: 'restart', name: input.name })) as ServiceStatus;
-  },
-  render(s) {
-    return `${s.name}: ${s.state}${s.pid ? ` (pid ${s.pid})` : ''}`;
-  },
-});
+/** start, stop, restart, enable, disable: one request to PID 1 each, answered with the new status. */
+function serviceAction(verb: 'start' | 'stop' | 'restart' | 'enable' | 'disable', description: string, inverse: boolean) {
+  return defineTool({
+    name: `service.${verb}`,
+    description,
+    input: byName,
+    output: serviceStatusSchema,
+    capability: 'service.control',
+    effects: verb === 'stop' ? ['writes', 'destructive'] : ['writes'],
+    risk: verb === 'enable' || verb === 'disable' ? 'low' : 'medium',
+    timeoutMs: 60_000,
+    undo: inverse ? 'inverse' : 'none',
+    run: async (input, context) => (await ask(context, { cmd: verb, name: input.name })) as ServiceStatus,
+    render: renderStatus,
+  });
+}
+
+export const serviceStartTool = serviceAction('start', 'Start a service (and what it depends on), and wait until it is up.', true);
+export const serviceStopTool = serviceAction('stop', 'Stop a service (and, first, what depends on it).', true);
+export const serviceRestartTool = serviceAction('restart', 'Restart a service (and wait until it is back).', false);
+export const serviceEnableTool = serviceAction('enable', 'Start the service at every boot (does not start it now).', true);
+export const serviceDisableTool = serviceAction('disable', 'Do not start the service at boot (does not stop it now).', true);
 
 export const powerTool = defineTool({
   name: 'sys.power',
   description: 'Power off, reboot or halt the machine.',
   input: z.strictObject({ action: z.enum(['poweroff', 'reboot', 'halt']) }),
+  output: z.object({ action: z.enum(['poweroff', 'reboot', 'halt']) }),
+  capability: 'sys.power',
+  effects: ['writes', 'destructive'],
+  risk: 'high',
+  timeoutMs: 10_000,
+  undo: 'none',
   async run(input, context) {
     await ask(context, { cmd: input.action });
     return input;
@@ -172,4 +273,16 @@ export const powerTool = defineTool({
   },
 });
 
-export const SYSTEM_TOOLS = [statusTool, bootTool, serviceListTool, serviceLogsTool, serviceRestartTool, powerTool];
+export const SYSTEM_TOOLS = [
+  statusTool,
+  bootTool,
+  serviceListTool,
+  serviceStatusTool,
+  serviceLogsTool,
+  serviceStartTool,
+  serviceStopTool,
+  serviceRestartTool,
+  serviceEnableTool,
+  serviceDisableTool,
+  powerTool,
+];

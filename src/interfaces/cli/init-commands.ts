@@ -97,14 +97,15 @@ export const servicesCommand: Command = {
 export const serviceCommand: Command = {
   name: 'service',
   summary: 'Start, stop, restart or show one service (stopping also stops what depends on it).',
-  usage: 'aios service start|stop|restart|status NAME [--json] [--run DIR]',
+  usage: 'aios service start|stop|restart|status|enable|disable NAME [--json] [--run DIR]',
   help: `Examples:
   aios service restart sshd
-  aios service status console --json`,
+  aios service status console --json
+  aios service disable network     (not started at the next boot; it keeps running now)`,
   options: { json: { type: 'boolean' }, ...runOption },
   async run(args) {
     const [verb, name, extra] = args.positionals;
-    if (!verb || !['start', 'stop', 'restart', 'status'].includes(verb) || !name || extra !== undefined) {
+    if (!verb || !['start', 'stop', 'restart', 'status', 'enable', 'disable'].includes(verb) || !name || extra !== undefined) {
       throw new UsageError(`Usage: ${this.usage}`);
     }
     const status = (await request(socketFor(args), { cmd: verb, name })) as ServiceStatus;
@@ -112,7 +113,7 @@ export const serviceCommand: Command = {
     else {
       process.stdout.write(
         `${status.name}: ${status.state}${status.pid ? ` (pid ${status.pid})` : ''}${status.reason ? ` - ${status.reason}` : ''}\n` +
-          `  restarts ${status.restarts}, last exit ${exitText(status.lastExit)}, since ${status.since}\n` +
+          `  ${status.enabled ? 'enabled' : 'disabled'} at boot, restarts ${status.restarts}, last exit ${exitText(status.lastExit)}, since ${status.since}\n` +
           (status.dependsOn.length ? `  depends on ${status.dependsOn.join(', ')}\n` : '') +
           (status.cgroup ? `  cgroup ${status.cgroup}\n` : ''),
       );

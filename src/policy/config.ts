@@ -1,0 +1,96 @@
+// The [permissions] section of /etc/aios/config.toml: the security mode and the rules.
+//
+// A rule is a glob pattern. Unprefixed (or `cmd:`) it matches a command as the policy sees it
+// after quote removal, with the program's base name first (`rm -rf /tmp/*`); `tool:` matches
+// tool names (`tool:fs.*`); `path:` matches every path a call touches, after
+// canonicalisation (`path:/etc/shadow`, `path:/srv/**`).
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import * as z from 'zod/mini';
+
+export const MODES = ['safe', 'normal', 'paranoid', 'trusted'] as const;
+export type Mode = (typeof MODES)[number];
+
+const rule = z.string().check(z.minLength(1, 'a rule cannot be empty'));
+const rules = z._default(z.array(rule), []);
+
+export const permissionsSchema = z.strictObject({
+  mode: z._default(z.enum(MODES), 'normal'),
+  auto_allow: rules,
+  notify: rules,
+  require_approval: rules,
+  deny: rules,
+  /** Paths whose change needs approval in every mode (added to the built-in ones). */
+  protected_paths: rules,
+  /** How long an approval request waits for an answer before it counts as denied. */
+  approval_timeout_seconds: z._default(z.int().check(z.gte(5), z.lte(86_400)), 300),
+});
+
+export type Permissions = z.infer<typeof permissionsSchema>;
+
+export const DEFAULT_CONFIG_FILE = '/etc/aios/config.toml';
+
+/**
+ * The rules every installation starts with (config rules come first and can tighten them;
+ * `trusted` mode still applies the deny list).
+ */
+export const DEFAULT_DENY = [
+  'mkfs*',
+  'mke2fs *',
+  'wipefs *',
+  'mkswap /dev/*',
+  'fdisk /dev/*',
+  'sfdisk *',
+  'parted /dev/*',
+  'sgdisk *',
+  'dd * of=/dev/*',
+  'shred /dev/*',
+  'insmod *',
+  'rmmod *',
+  'modprobe -r *',
+  'kexec *',
+  'path:/dev/mem',
+  'path:/dev/kmem',
+  'path:/dev/port',
+  'path:/proc/sysrq-trigger',
+  'path:/sys/firmware/**',
+];
+
+export class ConfigError extends Error {}
+
+/** Reads the [permissions] section; a missing file gives the defaults, a bad one an error naming the key. */
+export function loadPermissions(file: string = DEFAULT_CONFIG_FILE, options: { missingOk?: boolean } = {}): Permissions {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (options.missingOk ?? file === DEFAULT_CONFIG_FILE)) return permissionsSchema.parse({});
+    throw new ConfigError(`Cannot read the configuration ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  let toml: Record<string, unknown>;
+  try {
+    toml = parseToml(text) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  }
+  return parsePermissions(toml.permissions ?? {}, file);
+}
+
+export function parsePermissions(value: unknown, where: string): Permissions {
+  const parsed = permissionsSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = ['permissions', ...issue.path.map(String)].join('.');
+    const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k as string] : undefined), value);
+    throw new ConfigError(`${where}: [${key}] ${issue.message}${got === undefined ? '' : `, got \`${JSON.stringify(got)}\``}`);
+  }
+  for (const list of ['auto_allow', 'notify', 'require_approval', 'deny', 'protected_paths'] as const) {
+    for (const [i, r] of parsed.data[list].entries()) {
+      const prefix = /^([a-z]+):/.exec(r)?.[1];
+      if (prefix && !['cmd', 'tool', 'path'].includes(prefix)) {
+        throw new ConfigError(`${where}: [permissions.${list}.${i}] unknown rule kind \`${prefix}:\` in \`${r}\` (use cmd:, tool: or path:, or no prefix for a command)`);
+      }
+    }
+  }
+  return parsed.data;
+}
