@@ -15,6 +15,7 @@ import {
   servicesCommand,
 } from './interfaces/cli/init-commands.ts';
 import { auditCommand } from './interfaces/cli/audit-commands.ts';
+import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const COMMANDS: Command[] = [
@@ -27,6 +28,11 @@ const COMMANDS: Command[] = [
   rebootCommand,
   haltCommand,
   consoleCommand,
+  toolsCommand,
+  policyCommand,
+  approvalsCommand,
+  approveCommand,
+  denyCommand,
   auditCommand,
 ];
 

@@ -1,6 +1,9 @@
 // A tool: one definition gives input validation, the text a person sees, the policy's view of
 // what the call touches, and the schemas shown to models and MCP clients (registry.ts).
-import type * as z from 'zod/mini';
+import * as z from 'zod/mini';
+
+// zod/mini ships without messages ("Invalid input"); models and people need the English ones.
+z.config(z.locales.en());
 
 export interface ToolContext {
   /** Where init's control socket and boot.json are. */

@@ -1,0 +1,178 @@
+// The one way a tool runs on someone's behalf:
+//   exists → validate → policy verdict → (approval) → snapshot if risky and undoable →
+//   execute with a timeout → audit → result.
+//
+// Invariants:
+// - Every call that names a tool is audited, whatever happens to it (unknown tool, bad
+//   arguments, denied, not approved, failed, timed out, cancelled), with its verdict and rule.
+// - Nothing runs without a verdict of allow or notify, or an approval bound to this exact call.
+// - The caller always gets a result, never an exception: `{ ok, data }` or
+//   `{ ok: false, code, message }`, so that a model can read the failure and try again.
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AuditLog, Verdict } from '../audit/audit-log.ts';
+import type { ApprovalRequest, ApprovalStore } from '../policy/approvals.ts';
+import type { Decision, Policy } from '../policy/policy.ts';
+import { describeInputError, type Tool, type ToolContext } from './tool.ts';
+
+export type CallResult<T = unknown> = ({ ok: true; data: T } | { ok: false; code: string; message: string }) & {
+  /** The verdict and the rule behind it (absent when the call never reached the policy). */
+  decision?: Decision;
+  /** The audit row written for this call. */
+  auditSeq: number;
+  approval?: string;
+  snapshot?: string;
+};
+
+/** What a session knows about its conversation: whether outside text has entered it. */
+export interface Session {
+  tainted: boolean;
+}
+
+export interface PipelineOptions {
+  tools: ReadonlyMap<string, Tool>;
+  policy: Policy;
+  audit: AuditLog;
+  approvals: ApprovalStore;
+  /** Who asks: `user:console`, `tier:reactive`, `agent:NAME`, `client:mcp`. */
+  actor: string;
+  context: ToolContext;
+  session?: Session;
+  /**
+   * Asks a person at once (the console's inline y/N). Resolves to their answer, or to
+   * undefined to wait for `aios approve|deny ID` instead. The request has been stored already.
+   */
+  ask?(request: ApprovalRequest): Promise<'approved' | 'denied' | undefined>;
+  /** Shown before the call runs when the verdict is notify. */
+  onNotify?(tool: Tool, decision: Decision): void;
+}
+
+/** Tools whose output carries text other people wrote: after them, the conversation is tainted. */
+const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'service.read', 'shell.exec', 'process.spawn', 'process.read', 'net.read']);
+
+export async function runToolCall(name: string, args: unknown, options: PipelineOptions): Promise<CallResult> {
+  const { audit, actor } = options;
+  const record = (verdict: Verdict, rule: string | null, status: 'ok' | 'error' | 'denied' | 'cancelled' | 'timeout', result: unknown, approval: string | null = null): number =>
+    audit.append({ actor, tool: name, args, verdict, rule, approval, result, status }).seq;
+
+  const tool = options.tools.get(name);
+  if (!tool) {
+    const message = `There is no tool \`${name}\`. See \`aios tools\` for the list.`;
+    return { ok: false, code: 'ENOTOOL', message, auditSeq: record('deny', 'builtin:unknown-tool', 'error', { code: 'ENOTOOL', message }) };
+  }
+  const parsed = tool.input.safeParse(args);
+  if (!parsed.success) {
+    const message = describeInputError(tool.name, parsed.error);
+    return { ok: false, code: 'EINVAL', message, auditSeq: record('deny', 'builtin:invalid-arguments', 'error', { code: 'EINVAL', message }) };
+  }
+  const input = parsed.data;
+  let decision: Decision;
+  try {
+    decision = options.policy.checkToolCall(tool, input, { tainted: options.session?.tainted ?? false });
+  } catch (error) {
+    const message = `${tool.name}: the policy could not judge this call (${(error as Error).message}), so it does not run`;
+    return { ok: false, code: 'EPOLICY', message, auditSeq: record('deny', 'builtin:policy-error', 'error', { code: 'EPOLICY', message }) };
+  }
+  if (decision.verdict === 'deny') {
+    const message = `${tool.name} is denied by the policy (${decision.rule}): ${decision.reason}`;
+    return { ok: false, code: 'EDENIED', message, decision, auditSeq: record('deny', decision.rule, 'denied', { code: 'EDENIED', message }) };
+  }
+
+  let approval: string | null = null;
+  if (decision.verdict === 'approval') {
+    const outcome = await obtainApproval(tool, input, decision, options);
+    approval = outcome.approval;
+    if (!outcome.ok) {
+      return { ok: false, code: outcome.code, message: outcome.message, decision, approval: outcome.id, auditSeq: record('approval', decision.rule, outcome.code === 'ECANCELLED' ? 'cancelled' : 'denied', { code: outcome.code, message: outcome.message }, approval) };
+    }
+  } else if (decision.verdict === 'notify') {
+    options.onNotify?.(tool, decision);
+  }
+
+  let snapshot: string | undefined;
+  if (tool.undo === 'snapshot' && tool.risk !== 'low' && tool.paths) {
+    try {
+      snapshot = takeSnapshot(tool, tool.paths(input).write ?? [], options.context.stateDir) ?? undefined;
+    } catch (error) {
+      // A change that was meant to be undoable does not run without its snapshot.
+      const message = `${tool.name} did not run: the snapshot before it failed: ${(error as Error).message}`;
+      return { ok: false, code: 'ESNAPSHOT', message, decision, auditSeq: record(decision.verdict, decision.rule, 'error', { code: 'ESNAPSHOT', message }, approval) };
+    }
+  }
+
+  const controller = new AbortController();
+  const cancel = (): void => controller.abort();
+  options.context.signal.addEventListener('abort', cancel, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve('timeout');
+    }, tool.timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([tool.run(input, { ...options.context, signal: controller.signal }).then((data) => ({ data })), timeout]);
+    if (outcome === 'timeout') {
+      const message = `${tool.name} did not finish within ${tool.timeoutMs / 1000} s and was given up`;
+      return { ok: false, code: 'ETIMEDOUT', message, decision, approval: approval ?? undefined, auditSeq: record(decision.verdict, decision.rule, 'timeout', { code: 'ETIMEDOUT', message }, approval) };
+    }
+    if (options.session && TAINTING_CAPABILITIES.has(tool.capability)) options.session.tainted = true;
+    return { ok: true, data: outcome.data, decision, approval: approval ?? undefined, snapshot, auditSeq: record(decision.verdict, decision.rule, 'ok', outcome.data, approval) };
+  } catch (error) {
+    const raw = (error as { code?: unknown }).code;
+    const code = typeof raw === 'string' ? raw : 'EFAILED';
+    const message = (error as Error).message ?? String(error);
+    const status = options.context.signal.aborted ? 'cancelled' : 'error';
+    return { ok: false, code: status === 'cancelled' ? 'ECANCELLED' : code, message, decision, approval: approval ?? undefined, auditSeq: record(decision.verdict, decision.rule, status, { code, message }, approval) };
+  } finally {
+    clearTimeout(timer);
+    options.context.signal.removeEventListener('abort', cancel);
+  }
+}
+
+async function obtainApproval(
+  tool: Tool,
+  input: unknown,
+  decision: Decision,
+  options: PipelineOptions,
+): Promise<{ ok: true; approval: string } | { ok: false; approval: string | null; id: string; code: string; message: string }> {
+  const { approvals } = options;
+  const request = approvals.request({ actor: options.actor, tool: tool.name, args: input, rule: decision.rule, reason: decision.reason, timeoutSeconds: options.policy.permissions.approval_timeout_seconds });
+  const answer = await options.ask?.(request).catch(() => undefined);
+  if (answer) {
+    try {
+      approvals.answer(request.id, answer, `${options.actor} (inline)`);
+    } catch {
+      // Answered elsewhere first (aios approve|deny): that answer stands.
+    }
+  }
+  let final: ApprovalRequest;
+  try {
+    final = await approvals.wait(request.id, tool.name, input, options.context.signal);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'EAPPROVAL';
+    return { ok: false, approval: null, id: request.id, code, message: `${tool.name}: ${(error as Error).message}` };
+  }
+  if (final.state === 'used') return { ok: true, approval: `${final.id} by ${final.answeredBy}` };
+  const why = final.state === 'expired' ? `nobody answered approval request ${final.id} before it expired (a request without an answer counts as no)` : `approval request ${final.id} was denied by ${final.answeredBy}`;
+  return { ok: false, approval: `${final.id} ${final.state}${final.answeredBy ? ` by ${final.answeredBy}` : ''}`, id: final.id, code: final.state === 'expired' ? 'EEXPIRED' : 'EREFUSED', message: `${tool.name} did not run: ${why}` };
+}
+
+/**
+ * Copies what a risky call will change into STATE/snapshots/ID first, with a manifest of where
+ * each copy came from. (Listing and restoring snapshots is the recovery subsystem's job.)
+ */
+function takeSnapshot(tool: Tool, paths: string[], stateDir: string): string | null {
+  const existing = paths.filter((p) => existsSync(p));
+  if (existing.length === 0) return null;
+  const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${tool.name}`;
+  const dir = path.join(stateDir, 'snapshots', id);
+  mkdirSync(dir, { recursive: true });
+  const entries = existing.map((source, i) => {
+    const copy = path.join(dir, String(i));
+    cpSync(source, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    return { source, copy: String(i) };
+  });
+  writeFileSync(path.join(dir, 'manifest.json'), `${JSON.stringify({ id, tool: tool.name, createdAt: new Date().toISOString(), entries }, null, 2)}\n`);
+  return id;
+}
