@@ -37,9 +37,11 @@ export interface SandboxResult {
   durationMs: number;
 }
 
+/** $AIOS_BWRAP when set (and then only it), else the usual places. */
 export function findBwrap(): string | null {
-  const candidates = [process.env.AIOS_BWRAP, '/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'];
-  return candidates.find((c): c is string => Boolean(c) && existsSync(c!)) ?? null;
+  const chosen = process.env.AIOS_BWRAP;
+  if (chosen !== undefined) return existsSync(chosen) ? chosen : null;
+  return ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].find((c) => existsSync(c)) ?? null;
 }
 
 export function bwrapArgs(argv: string[], options: Pick<SandboxOptions, 'writable' | 'cwd' | 'network' | 'hidden'>, statusFd: number): string[] {
