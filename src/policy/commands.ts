@@ -38,11 +38,11 @@ const READ_ONLY_UNLESS: Record<string, (args: (string | null)[]) => string | nul
   date: (a) => (a.some((x) => x === '-s' || x?.startsWith('--set')) ? 'date -s sets the clock' : null),
   hostname: (a) => (a.some((x) => x !== null && !x.startsWith('-')) ? 'hostname NAME renames the machine' : null),
   uniq: (a) => (a.filter((x) => x === null || !x.startsWith('-')).length > 1 ? 'uniq IN OUT writes OUT' : null),
-  sed: (a) => (a.some((x) => x === null || /^-[a-zA-Z]*i/.test(x) || x.startsWith('--in-place') || /(^|[;}\s])[0-9$,/]*\s*[we]\b/.test(x)) ? 'sed -i, or a sed script with w/e, writes files or runs commands' : null),
-  awk: (a) => (a.some((x) => x === null || /system\s*\(|\|\s*"|print[^;]*>|getline|-i|--include|-f|--file|-E|--exec|\bexec\b/.test(x)) ? 'this awk program can run commands or write files' : null),
+  sed: (a) => (a.some((x) => x === null || /(^|[;}\s])[0-9$,/]*\s*e\b/.test(x)) ? `${RUNS_CODE}a sed script with e runs commands` : a.some((x) => x !== null && (/^-[a-zA-Z]*i/.test(x) || x.startsWith('--in-place') || /(^|[;}\s])[0-9$,/]*\s*w\b/.test(x))) ? 'sed -i, or a sed script with w, writes files' : null),
+  awk: (a) => (a.some((x) => x === null || /system\s*\(|\|\s*"|print[^;]*>|getline|-i|--include|-f|--file|-E|--exec|\bexec\b/.test(x)) ? `${RUNS_CODE}this awk program can run commands or write files` : null),
   git: (a) => {
     if (a.some((x) => x === null || x === '-c' || x.startsWith('--config-env') || x.startsWith('--exec-path') || x.startsWith('-c') || x.startsWith('--upload-pack') || x.startsWith('--receive-pack'))) {
-      return 'git -c/--exec-path/--upload-pack can make git run other programs';
+      return `${RUNS_CODE}git -c/--config-env/--exec-path/--upload-pack can make git run other programs`;
     }
     const sub = a.find((x) => x !== null && !x.startsWith('-'));
     return ['status', 'log', 'diff', 'show', 'blame', 'rev-parse', 'ls-files', 'describe', 'shortlog', 'grep'].includes(sub ?? '') ? null : `git ${sub ?? ''} may change the repository`;
@@ -66,6 +66,9 @@ const READ_ONLY_UNLESS: Record<string, (args: (string | null)[]) => string | nul
   htop: () => 'htop is interactive',
   stty: (a) => (a.length === 0 || a.every((x) => x === '-a' || x === '--all' || x === '-g') ? null : 'stty changes the terminal'),
 };
+
+/** The prefix of a READ_ONLY_UNLESS answer that means "runs code this policy cannot read". */
+const RUNS_CODE = 'runs code: ';
 
 /** Programs that write their operands; `target`: which operands are written. */
 const WRITERS: Record<string, { destructive: boolean; withArg?: string[] }> = {
@@ -203,14 +206,27 @@ export function classify(command: SimpleCommand): CommandClass {
   if (READ_ONLY.has(name)) {
     const why = READ_ONLY_UNLESS[name]?.(args) ?? null;
     if (why === null) return { effect: writes.length > 0 ? 'write' : 'read', writes, problems };
+    if (why.startsWith(RUNS_CODE)) problems.push({ kind: 'unjudged', rule: 'builtin:runs-code', reason: why.slice(RUNS_CODE.length) });
+    if (name === 'find') return { effect: 'destructive', writes: [...writes, ...findRoots(args)], problems };
     return { effect: 'unknown', writes, problems };
   }
   return { effect: 'unknown', writes, problems };
 }
 
+/** The directories find searches: its operands before the first expression word. */
+function findRoots(args: (string | null)[]): (string | null)[] {
+  const roots: (string | null)[] = [];
+  for (const a of args) {
+    if (a !== null && (a.startsWith('-') || a === '(' || a === '!')) break;
+    roots.push(a);
+  }
+  return roots.length > 0 ? roots : ['.'];
+}
+
 /** Whether a recursive change aims at `/` or a top-level system directory. */
 export function recursiveOnSystemTree(command: SimpleCommand): boolean {
   const name = commandName(command);
+  if (name === 'find' && command.argv.includes('-delete')) return findRoots(command.argv.slice(1)).some((r) => r !== null && isSystemTree(r));
   if (!name || !['rm', 'chmod', 'chown', 'chgrp', 'shred', 'setfacl', 'chattr'].includes(name)) return false;
   const args = command.argv.slice(1);
   if (args.includes('--no-preserve-root')) return true;

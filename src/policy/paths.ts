@@ -5,7 +5,7 @@
 // target: a rule that matches either one applies. The check happens before the call runs; a
 // symlink swapped in between (a race) is the tools' job: fs.* tools refuse to follow symlinks
 // out of what was judged (see fs-tools.ts).
-import { realpathSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 /** The normalised absolute path and, when symlinks lead elsewhere, where they lead. */
@@ -15,20 +15,39 @@ export function canonicalForms(input: string, cwd = '/'): string[] {
   return real === normal ? [normal] : [normal, real];
 }
 
-/** realpath of the longest existing prefix, with the rest appended (the rest does not exist yet). */
+/**
+ * Resolves every symlink on the way, component by component, like the kernel does; unlike
+ * realpath it also follows a link whose target does not exist (yet): a dangling link into
+ * /etc/aios still leads into /etc/aios.
+ */
 export function resolveExisting(absolute: string): string {
-  let head = absolute;
-  const tail: string[] = [];
-  for (;;) {
-    try {
-      const real = realpathSync(head);
-      return tail.length === 0 ? real : path.posix.join(real, ...tail.reverse());
-    } catch {
-      if (head === '/') return absolute;
-      tail.push(path.posix.basename(head));
-      head = path.posix.dirname(head);
+  let links = 0;
+  const walk = (pathname: string): string => {
+    let resolved = '/';
+    const parts = pathname.split('/').filter((p) => p !== '' && p !== '.');
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part === '..') {
+        resolved = path.posix.dirname(resolved);
+        continue;
+      }
+      const next = path.posix.join(resolved, part);
+      let target: string | null = null;
+      try {
+        if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
+      } catch {
+        // Does not exist (yet): the rest of the path is taken as written.
+      }
+      if (target === null) {
+        resolved = next;
+        continue;
+      }
+      if (++links > 40) return path.posix.join(next, ...parts.slice(i + 1)); // a loop (ELOOP)
+      resolved = walk(path.posix.resolve(resolved, target));
     }
-  }
+    return resolved;
+  };
+  return walk(absolute);
 }
 
 /** Whether `inner` is `outer` or lies below it. */

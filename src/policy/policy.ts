@@ -127,7 +127,9 @@ export class Policy {
     for (const problem of analysis.problems) {
       decisions.push({ verdict: problem.kind === 'refuse' ? 'deny' : 'approval', rule: problem.rule, reason: problem.reason });
     }
-    for (const command of analysis.commands) decisions.push(this.#checkCommand(command, context));
+    // After a `cd`, relative paths in the line point wherever it went: they are not judged as known.
+    const moves = analysis.commands.some((c) => ['cd', 'pushd', 'popd'].includes(commandName(c) ?? ''));
+    for (const command of analysis.commands) decisions.push(this.#checkCommand(moves ? withUnknownRelativePaths(command) : command, context));
     if (decisions.length === 0) return { verdict: 'allow', rule: `mode:${this.mode}`, reason: 'the line runs no command' };
     return strictest(decisions);
   }
@@ -259,6 +261,12 @@ export class Policy {
 
 export function strictest(decisions: Decision[]): Decision {
   return decisions.reduce((worst, d) => (SEVERITY[d.verdict] > SEVERITY[worst.verdict] ? d : worst));
+}
+
+function withUnknownRelativePaths(command: SimpleCommand): SimpleCommand {
+  const relative = (w: string | null): string | null => (w === null || w.startsWith('/') || w.startsWith('-') ? w : null);
+  const name = commandName(command);
+  return { ...command, argv: [command.argv[0] ?? null, ...command.argv.slice(1).map((w) => (name === 'cd' ? w : relative(w)))], writes: command.writes.map(relative) };
 }
 
 /** Signals to PID 1 (`kill -9 1`) or to every process (`kill -9 -1`). */

@@ -40,6 +40,8 @@ async function bootTimeSeconds(): Promise<number> {
 }
 
 const pidSchema = z.int().check(z.gte(1, 'must be a process id (1 or more); process groups (0 and negative pids) are not accepted'), z.lte(2 ** 22));
+// Signals never go to PID 1: stopping services and the machine is what service.* and sys.power do.
+const signalTarget = pidSchema.check(z.gte(2, 'PID 1 is init: use service.* to stop services and sys.power to stop the machine'));
 
 const processSchema = z.object({
   pid: z.number(),
@@ -318,7 +320,7 @@ export const processSignalTool = defineTool({
   name: 'process.signal',
   description: 'Send one signal (TERM, KILL, HUP, INT, QUIT, USR1, USR2, STOP or CONT) to a process; not to PID 1 (use service.* or sys.power).',
   input: z.strictObject({
-    pid: pidSchema,
+    pid: signalTarget,
     signal: z.enum(SIGNALS, { error: (iss) => `must be one of ${SIGNALS.join(', ')} (without SIG), got ${JSON.stringify(iss.input)}` }),
   }),
   output: z.object({ pid: z.number(), signal: z.enum(SIGNALS), name: z.string() }),
@@ -350,7 +352,7 @@ const POLL_MS = 25;
 export const processKillTool = defineTool({
   name: 'process.kill',
   description: 'End a process: send TERM, wait up to graceMs for it to exit, then KILL; says which one ended it. Not PID 1 (use service.* or sys.power).',
-  input: z.strictObject({ pid: pidSchema, graceMs: z._default(z.int().check(z.gte(0), z.lte(60_000)), 5_000) }),
+  input: z.strictObject({ pid: signalTarget, graceMs: z._default(z.int().check(z.gte(0), z.lte(60_000)), 5_000) }),
   output: z.object({ pid: z.number(), name: z.string(), endedBy: z.enum(['TERM', 'KILL']), waitedMs: z.number() }),
   capability: 'process.signal',
   effects: ['writes', 'destructive'],
