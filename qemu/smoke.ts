@@ -187,7 +187,7 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
       ['status', /memory: .* available[\s\S]*services: \d+ of \d+ up/],
       ['services', /console\s+up/],
       ['logs network', /eth0|udhcpc|loopback/],
-      ['restart network', /network: up/],
+      ['restart network', /notice: service\.restart[\s\S]*network: up/],
       ['frobnicate', /I don't know "frobnicate"[\s\S]*help/],
       ['stauts', /Did you mean `status`\?/],
     ];
@@ -198,9 +198,10 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
     }
     const boot = await session.command('boot --json');
     try {
-      const info = JSON.parse(boot.output) as { timeline: NonNullable<SmokeResult['timings']['guest']>; promptSec: number | null; warnings: string[] };
+      const info = JSON.parse(boot.output) as { timeline: NonNullable<SmokeResult['timings']['guest']>; promptSec: number | null; warnings: string[]; audit?: { status: string } };
       result.timings.guest = { ...info.timeline, promptSec: info.promptSec };
       check('`boot --json` gives the timeline', typeof info.timeline.pid1ExecSec === 'number' && typeof info.promptSec === 'number', boot.output);
+      check('init verified the audit chain at boot', info.audit?.status === 'intact', boot.output);
     } catch {
       check('`boot --json` gives the timeline', false, boot.output);
     }
@@ -223,8 +224,13 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
 
     from = session.text.length;
     const action = options.powerAction ?? 'poweroff';
-    const poweroffStarted = performance.now();
     session.send(`${action}\r`);
+    // Powering off changes the whole system: the policy asks the person at the console first.
+    const asked = await session.expect(/approval needed \[[0-9a-f]+\]: sys\.power[\s\S]*?run it\? \[y\/N\/describe\/edit\] /, { from, timeoutMs, what: 'the approval question' });
+    check(`${action} asks for approval inline`, true);
+    from = asked.end;
+    const poweroffStarted = performance.now();
+    session.send('y\r');
     await session.expect(new RegExp(`aios: ${action}: services stopped, 0 processes left, filesystems unmounted`), { from, timeoutMs, what: 'an orderly shutdown' });
     // With -no-reboot, QEMU exits on a reboot as on a power-off.
     const down = await session.expect(action === 'reboot' ? /reboot: Restarting system/ : /reboot: Power down/, { from, timeoutMs: 30_000, what: `the kernel to ${action}` });

@@ -20,8 +20,8 @@ export const KERNEL_MODULES = ['virtio_net', 'virtio_rng'];
 /** Busybox applets that the image must not get: PID 1 is aios-init. */
 const SKIPPED_APPLETS = new Set(['init', 'linuxrc']);
 
-/** Host programs copied in, with their libraries: the state disk's mkfs and fsck. */
-const HOST_PROGRAMS = ['mke2fs', 'e2fsck'];
+/** Host programs copied in, with their libraries: the state disk's mkfs and fsck, and the sandbox. */
+const HOST_PROGRAMS = ['mke2fs', 'e2fsck', 'bwrap'];
 
 export function stageRootfs(progress: (message: string) => void): void {
   if (!existsSync(SEA)) throw new BuildError(`${SEA} is missing: run \`npm run build -- sea\` first.`);
@@ -46,7 +46,7 @@ export function stageRootfs(progress: (message: string) => void): void {
   // The kernel runs /init from an initramfs.
   symlinkSync('usr/lib/aios/aios-init', path.join(ROOTFS, 'init'));
 
-  progress('busybox and e2fsprogs');
+  progress('busybox, e2fsprogs and bubblewrap');
   const busybox = realpathSync(requireTool('busybox'));
   copyFileSync(busybox, path.join(ROOTFS, 'usr/bin/busybox'));
   chmodSync(path.join(ROOTFS, 'usr/bin/busybox'), 0o755);

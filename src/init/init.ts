@@ -9,6 +9,7 @@
 // - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
 import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { isSea } from 'node:sea';
 import { attachLogFile, createLogger, type Logger } from '../log.ts';
 import { native, spawnHelperPath } from '../native/index.ts';
 import { CgroupRoot } from '../supervisor/cgroup.ts';
@@ -18,6 +19,7 @@ import { mountApiFilesystems, setHostname } from './early-mounts.ts';
 import { loadModules, mountStateDisk, type BootReport } from './machine-boot.ts';
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
+import { runProgram } from './run-program.ts';
 import { Reaper } from './reaper.ts';
 import { shutdown } from './shutdown.ts';
 import { signalTable, type PowerAction } from './signals.ts';
@@ -172,7 +174,18 @@ export async function runInit(options: InitOptions): Promise<never> {
   const now = uptimeSeconds();
   const initStartSec = now === null ? null : Math.round((now - (performance.now() - startedAtMs) / 1000) * 100) / 100;
   const timeline: BootTimeline = { pid1ExecSec: mode === 'machine' ? kernelRanInitSeconds() : null, initStartSec, servicesUpSec: null };
-  const writeBootFile = (): void => writeBootReport(options.runDir, { mode, timeline, ...report }, log);
+  const audit: { value: AuditCheck } = { value: { status: 'verifying', rows: null, message: 'audit log: being verified' } };
+  const writeBootFile = (): void => writeBootReport(options.runDir, { mode, timeline, ...report, audit: audit.value }, log);
+  // The chain is checked in a child process (a long log takes seconds to walk, and PID 1 must
+  // keep reaping meanwhile); boot.json waits for it briefly, and is rewritten when it is done.
+  const auditDone = verifyAuditChain(reaper, options.stateDir).then((result) => {
+    audit.value = result;
+    if (result.status !== 'intact') {
+      report.warnings.push(result.message);
+      log.error({ audit: result }, result.message);
+    }
+  });
+  if ((await Promise.race([auditDone.then(() => true), new Promise((resolve) => setTimeout(resolve, 3_000, false))])) === false) void auditDone.then(() => writeBootFile());
   writeBootFile();
   if (mode === 'machine') void loadModules('/etc/aios/modules-load', log, report).then(writeBootFile);
   whenAllUp(supervisor, () => {
@@ -210,6 +223,31 @@ export interface BootTimeline {
   initStartSec: number | null;
   /** When every enabled service was first up at once. */
   servicesUpSec: number | null;
+}
+
+export interface AuditCheck {
+  status: 'intact' | 'broken' | 'verifying' | 'error';
+  rows: number | null;
+  message: string;
+}
+
+/** `aios audit verify --json`, run by this same executable. */
+async function verifyAuditChain(reaper: Reaper, stateDir: string): Promise<AuditCheck> {
+  const argv = [...selfCommand(), 'audit', 'verify', '--json', '--state', stateDir];
+  const result = await runProgram(reaper, argv, 10 * 60_000);
+  try {
+    const verdict = JSON.parse(result.stdout) as { ok: boolean; rows: number; firstBad?: number; reason?: string };
+    return verdict.ok
+      ? { status: 'intact', rows: verdict.rows, message: `audit log intact: ${verdict.rows} rows` }
+      : { status: 'broken', rows: verdict.rows, message: `audit log BROKEN at row ${verdict.firstBad}: ${verdict.reason}. Run \`aios audit verify\` for details.` };
+  } catch {
+    return { status: 'error', rows: null, message: `could not verify the audit log (${argv.join(' ')} exited ${result.code}: ${result.stderr.trim().split('\n').at(-1) ?? ''})` };
+  }
+}
+
+/** How to run this program again: the executable alone, or node with the entry script in development. */
+function selfCommand(): string[] {
+  return isSea() ? [process.execPath] : [process.execPath, '--disable-sigusr1', process.argv[1]!];
 }
 
 /** RUN/boot.json: what the console banner and `status` show about this boot. */

@@ -132,7 +132,8 @@ export class ApprovalStore {
 
   /**
    * Waits for the answer to a request made for this exact call. Resolves to the final row:
-   * `used` (approved, and now spent), `denied` or `expired`. Checks every `pollMs`.
+   * `used` (approved, and now spent by this wait), `denied` or `expired`. A request spent
+   * already (by an earlier or a concurrent wait) rejects with EUSED. Checks every `pollMs`.
    */
   async wait(id: string, tool: string, args: unknown, signal: AbortSignal, pollMs = 100): Promise<ApprovalRequest> {
     const expected = callHash(tool, args);
@@ -140,6 +141,8 @@ export class ApprovalStore {
       const row = this.get(id);
       if (!row) throw new ApprovalError('ENOAPPROVAL', `approval request ${id} disappeared`);
       if (row.callHash !== expected) throw new ApprovalError('EMISMATCH', `approval request ${id} was made for another call`);
+      // A yes lets one call run once: a spent request is not a yes for whoever waits next.
+      if (row.state === 'used') throw new ApprovalError('EUSED', `approval request ${id} was already used (an approval lets one call run, once)`);
       if (row.state === 'approved') {
         const spent = this.#db.prepare("UPDATE approvals SET state = 'used' WHERE id = ? AND state = 'approved'").run(id);
         if (spent.changes === 1) return { ...row, state: 'used' };

@@ -13,8 +13,8 @@
 // - Redirection targets are writes (or reads) of the command they belong to.
 // - Anything the walk does not understand becomes a `problem` on the command line; it never
 //   throws (the policy turns problems into "needs approval").
-import { createRequire } from 'node:module';
 import path from 'node:path';
+import mvdanSh from 'mvdan-sh';
 
 export interface SimpleCommand {
   /** The words after quote removal; null where the value is only known at run time. */
@@ -52,10 +52,8 @@ interface MvdanSyntax {
 // The parser's nodes are GopherJS objects: fields as the Go structs name them.
 type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-let syntax: MvdanSyntax | undefined;
+const syntax = mvdanSh.syntax as MvdanSyntax;
 function parser(): MvdanSyntax {
-  // Loaded on first use: 1.5 MB of JavaScript that only the policy engine needs.
-  syntax ??= (createRequire(import.meta.url)('mvdan-sh') as { syntax: MvdanSyntax }).syntax;
   return syntax;
 }
 

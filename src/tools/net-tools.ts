@@ -330,12 +330,16 @@ const dnsRecordSchema = z.object({
 type DnsRecord = z.infer<typeof dnsRecordSchema>;
 
 function cancellable<T>(promise: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
-  if (signal.aborted) onAbort();
   return new Promise((resolve, reject) => {
     const abort = (): void => {
       onAbort();
       reject(new ToolError('ECANCELED', 'net.dns_lookup was cancelled'));
     };
+    if (signal.aborted) {
+      promise.catch(() => {});
+      abort();
+      return;
+    }
     signal.addEventListener('abort', abort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
   });

@@ -39,10 +39,11 @@ export interface PipelineOptions {
   context: ToolContext;
   session?: Session;
   /**
-   * Asks a person at once (the console's inline y/N). Resolves to their answer, or to
-   * undefined to wait for `aios approve|deny ID` instead. The request has been stored already.
+   * Asks a person at once (the console's inline y/N) while the request also waits for
+   * `aios approve|deny ID`. Resolves to their answer, or to undefined for no answer here; the
+   * signal is aborted when the request was settled some other way (or expired).
    */
-  ask?(request: ApprovalRequest): Promise<'approved' | 'denied' | undefined>;
+  ask?(request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined>;
   /** Shown before the call runs when the verdict is notify. */
   onNotify?(tool: Tool, decision: Decision): void;
 }
@@ -138,20 +139,27 @@ async function obtainApproval(
 ): Promise<{ ok: true; approval: string } | { ok: false; approval: string | null; id: string; code: string; message: string }> {
   const { approvals } = options;
   const request = approvals.request({ actor: options.actor, tool: tool.name, args: input, rule: decision.rule, reason: decision.reason, timeoutSeconds: options.policy.permissions.approval_timeout_seconds });
-  const answer = await options.ask?.(request).catch(() => undefined);
-  if (answer) {
-    try {
-      approvals.answer(request.id, answer, `${options.actor} (inline)`);
-    } catch {
-      // Answered elsewhere first (aios approve|deny): that answer stands.
-    }
-  }
+  // Asked here (inline) and answerable elsewhere (`aios approve`) at once: the first answer wins.
+  const asking = new AbortController();
+  void options.ask?.(request, asking.signal).then(
+    (answer) => {
+      if (!answer || asking.signal.aborted) return;
+      try {
+        approvals.answer(request.id, answer, `${options.actor} (inline)`);
+      } catch {
+        // Answered elsewhere first, or expired: that outcome stands.
+      }
+    },
+    () => {},
+  );
   let final: ApprovalRequest;
   try {
     final = await approvals.wait(request.id, tool.name, input, options.context.signal);
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'EAPPROVAL';
     return { ok: false, approval: null, id: request.id, code, message: `${tool.name}: ${(error as Error).message}` };
+  } finally {
+    asking.abort();
   }
   if (final.state === 'used') return { ok: true, approval: `${final.id} by ${final.answeredBy}` };
   const why = final.state === 'expired' ? `nobody answered approval request ${final.id} before it expired (a request without an answer counts as no)` : `approval request ${final.id} was denied by ${final.answeredBy}`;

@@ -93,7 +93,7 @@ const findingSchema = z.object({
 });
 type Finding = z.infer<typeof findingSchema>;
 
-const octal = (mode: number): string => `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
+const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
 
 function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
@@ -351,7 +351,7 @@ export function shellUsers(root: string): ShellUser[] {
     if (password === 'empty') note('high', `no password: anyone at a console can log in as ${name}`);
     if (Number(uid) === 0 && name !== 'root') note('high', 'uid 0: a second root account');
     if (shells && !shells.has(shell)) note('low', `${shell} is not listed in /etc/shells`);
-    if (password === 'unknown') notes.push('password state unknown (shadow not readable)');
+    if (password === 'unknown') notes.push(shadowText === null ? 'password state unknown (shadow not readable)' : 'no entry in /etc/shadow');
     users.push({ name, uid: Number(uid), gid: Number(gid), home, shell, password, severity, notes });
   }
   return users;

@@ -47,20 +47,50 @@ export interface ProgramResult {
  * Runs a program with an argument array (never a shell) and gives back its exit status: a
  * non-zero status is for the caller to judge (pacman -Ss says "nothing found" with 1). Only not
  * starting, a timeout and a cancel are thrown, as ToolErrors.
+ *
+ * The program gets its own process group, and a timeout or cancel signals the whole group:
+ * killing only the program would leave its children (pacman's hooks, a shell's commands)
+ * holding the output pipes, and the call would wait for them.
  */
 export async function runProgram(file: string, args: string[], options: { signal: AbortSignal; timeoutMs: number; env?: Record<string, string> }): Promise<ProgramResult> {
-  const result = await execa(file, args, {
+  const subprocess = execa(file, args, {
     reject: false,
     stdin: 'ignore',
-    timeout: options.timeoutMs,
-    cancelSignal: options.signal,
+    detached: true,
     // Parsed output must not change with the caller's language.
     env: { LC_ALL: 'C', ...options.env },
     maxBuffer: 64 * 1024 * 1024,
   });
+  let stopped: 'timeout' | 'cancel' | null = null;
+  let forceKill: NodeJS.Timeout | undefined;
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      if (subprocess.pid) process.kill(-subprocess.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  };
+  const stop = (why: 'timeout' | 'cancel'): void => {
+    if (stopped) return;
+    stopped = why;
+    signalGroup('SIGTERM');
+    forceKill = setTimeout(() => signalGroup('SIGKILL'), 2_000);
+  };
+  const timer = setTimeout(() => stop('timeout'), options.timeoutMs);
+  const onAbort = (): void => stop('cancel');
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.signal.aborted) stop('cancel');
+  let result: Awaited<typeof subprocess>;
+  try {
+    result = await subprocess;
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(forceKill);
+    options.signal.removeEventListener('abort', onAbort);
+  }
   const name = path.basename(file);
-  if (result.timedOut) throw new ToolError('ETIMEDOUT', `${name} did not finish within ${options.timeoutMs / 1000} s`);
-  if (result.isCanceled) throw new ToolError('ECANCELED', `${name} was cancelled`);
+  if (stopped === 'timeout') throw new ToolError('ETIMEDOUT', `${name} did not finish within ${options.timeoutMs / 1000} s`);
+  if (stopped === 'cancel') throw new ToolError('ECANCELED', `${name} was cancelled`);
   if (result.exitCode === undefined) {
     throw Object.assign(new ToolError(result.code ?? 'EFAILED', `${name}: ${result.shortMessage ?? 'could not be run'}`), { cause: result.cause });
   }

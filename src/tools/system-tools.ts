@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import { initSocketPath, request } from '../interfaces/control-client.ts';
 import type { LogLine } from '../supervisor/log-sink.ts';
 import type { BootReport } from '../init/machine-boot.ts';
-import type { BootTimeline } from '../init/init.ts';
+import type { AuditCheck, BootTimeline } from '../init/init.ts';
 import { defineTool, type ToolContext } from './tool.ts';
 
 const serviceName = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.@-]{0,63}$/, 'not a service name (lower-case letters, digits, and _.@- after the first character)'));
@@ -37,7 +37,7 @@ export interface BootInfo extends BootReport {
   /** When the first console showed its prompt (seconds since the kernel started). */
   promptSec?: number | null;
   /** The audit chain as init found it at boot. */
-  audit?: { ok: boolean; rows: number; message: string };
+  audit?: AuditCheck;
 }
 
 const seconds_ = z.nullable(z.number());
@@ -48,7 +48,7 @@ const bootInfoSchema = z.object({
   warnings: z.array(z.string()),
   state: z.nullable(z.object({ device: z.nullable(z.string()), mode: z.enum(['read-write', 'read-only', 'memory']), formatted: z.boolean(), message: z.string() })),
   modules: z.object({ loaded: z.number(), failed: z.array(z.string()) }),
-  audit: z.optional(z.object({ ok: z.boolean(), rows: z.number(), message: z.string() })),
+  audit: z.optional(z.object({ status: z.enum(['intact', 'broken', 'verifying', 'error']), rows: z.nullable(z.number()), message: z.string() })),
 }) satisfies z.ZodMiniType<BootInfo>;
 
 export function readBootInfo(runDir: string): BootInfo | null {
@@ -171,6 +171,7 @@ export const bootTool = defineTool({
     return [
       `boot (${b.mode}): kernel ran /init at ${seconds(t.pid1ExecSec)}, init code at ${seconds(t.initStartSec)}, all services up at ${seconds(t.servicesUpSec)}, prompt at ${seconds(b.promptSec)}`,
       `state: ${b.state?.message ?? 'not a machine boot'}`,
+      ...(b.audit ? [b.audit.message] : []),
       ...b.warnings.map((w) => `warning: ${w}`),
     ].join('\n');
   },

@@ -105,7 +105,7 @@ Examples:
         approvals,
         actor: `user:cli:${os.userInfo().username}`,
         context: { runDir: where.runDir, stateDir: where.stateDir, signal: controller.signal },
-        ask: (request) => askHere(request),
+        ask: (request, settled) => askHere(request, settled),
         onNotify: (t, d) => process.stderr.write(`notice: ${t.name}: ${d.reason} (${d.rule})\n`),
       });
       if (args.values.json) print(result);
@@ -121,7 +121,7 @@ Examples:
 };
 
 /** On a terminal: ask now. Otherwise: say how to answer, and wait for `aios approve|deny`. */
-async function askHere(request: ApprovalRequest): Promise<'approved' | 'denied' | undefined> {
+async function askHere(request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined> {
   process.stderr.write(`approval needed (${request.id}): ${request.tool} ${request.args}\n  why: ${request.reason} (${request.rule})\n`);
   if (!process.stdin.isTTY) {
     process.stderr.write(`  answer with \`aios approve ${request.id}\` or \`aios deny ${request.id}\` before ${request.expiresAt}\n`);
@@ -129,8 +129,10 @@ async function askHere(request: ApprovalRequest): Promise<'approved' | 'denied' 
   }
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = (await rl.question('  run it? [y/N] ')).trim().toLowerCase();
+    const answer = (await rl.question('  run it? [y/N] ', { signal: settled })).trim().toLowerCase();
     return answer === 'y' || answer === 'yes' ? 'approved' : 'denied';
+  } catch {
+    return undefined; // answered elsewhere
   } finally {
     rl.close();
   }

@@ -10,6 +10,10 @@ import type { Readable, Writable } from 'node:stream';
 import { native } from '../../native/index.ts';
 import { decide, RULES } from '../../models/reactive.ts';
 import { callTool } from '../../tools/tool.ts';
+import { ApprovalStore, type ApprovalRequest } from '../../policy/approvals.ts';
+import { loadPolicy, locations, openAudit } from '../../policy/setup.ts';
+import { runToolCall, type PipelineOptions } from '../../tools/pipeline.ts';
+import { toolMap } from '../../tools/registry.ts';
 import { readBootInfo, serviceListTool } from '../../tools/system-tools.ts';
 
 export interface ConsoleOptions {
@@ -55,7 +59,56 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     rl.write(null, { ctrl: true, name: 'u' });
   });
 
+  // While a tool call waits for approval, the next line typed is the answer.
+  let question: ((line: string) => void) | null = null;
+  const ask = (request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined> =>
+    new Promise<'approved' | 'denied' | undefined>((resolve) => {
+      say(`approval needed [${request.id}]: ${request.tool} ${request.args}\n  why: ${request.reason} (${request.rule})\n  (or answer elsewhere: aios approve ${request.id} / aios deny ${request.id}; no answer by ${request.expiresAt.slice(11, 19)} UTC is no)`);
+      const askAgain = (): void => {
+        rl.setPrompt('run it? [y/N/describe/edit] ');
+        rl.prompt();
+        question = (line) => {
+          const reply = line.trim().toLowerCase();
+          if (reply === 'd' || reply === 'describe') {
+            say(describeRequest(request));
+            askAgain();
+          } else if (reply === 'e' || reply === 'edit') {
+            rl.setPrompt('args> ');
+            rl.prompt();
+            rl.write(request.args);
+            question = (edited) => {
+              try {
+                session.editedArgs = JSON.parse(edited) as unknown;
+                resolve('denied');
+              } catch (error) {
+                say(`not JSON (${(error as Error).message}); the call is unchanged`);
+                askAgain();
+              }
+            };
+          } else {
+            resolve(reply === 'y' || reply === 'yes' ? 'approved' : 'denied');
+          }
+        };
+      };
+      settled.addEventListener('abort', () => {
+        question = null;
+        say('(the request was settled elsewhere or expired)');
+        resolve(undefined);
+      }, { once: true });
+      askAgain();
+    }).finally(() => {
+      question = null;
+      rl.setPrompt(PROMPT);
+    });
+  const session: ConsoleSession = { editedArgs: undefined, ask, guard: null };
+
   rl.on('line', (line) => {
+    if (question) {
+      const answerQuestion = question;
+      question = null;
+      answerQuestion(line);
+      return;
+    }
     if (running) return; // one request at a time; ctrl-C cancels it
     const text = line.trim();
     if (text === '') {
@@ -64,7 +117,7 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     }
     saveHistory(historyFile, text);
     running = new AbortController();
-    void answer(text, options, running.signal, say).finally(() => {
+    void answer(text, options, running.signal, say, session).finally(() => {
       running = null;
       rl.prompt();
     });
@@ -90,7 +143,16 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
   });
 }
 
-async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void): Promise<void> {
+/** What one console remembers between requests. */
+interface ConsoleSession {
+  /** Arguments a person rewrote with `edit` at an approval question: the call runs again with them. */
+  editedArgs: unknown;
+  ask: NonNullable<PipelineOptions['ask']>;
+  /** Policy, audit log and approvals, opened at the first tool call (the state disk is mounted by then). */
+  guard: Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools'> | null;
+}
+
+async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
   const json = / --json$/.test(text);
   const decision = decide(json ? text.replace(/ --json$/, '') : text);
   if (decision.kind === 'help') {
@@ -104,17 +166,62 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     );
     return;
   }
-  const cancelled = new Promise<'cancelled'>((resolve) => signal.addEventListener('abort', () => resolve('cancelled'), { once: true }));
-  const result = await Promise.race([callTool(decision.tool, decision.args, { runDir: options.runDir, stateDir: options.stateDir, signal }), cancelled]);
-  if (result === 'cancelled') {
-    say('^C cancelled (what init was already asked to do goes on)');
+  if (!session.guard) {
+    try {
+      await stateReady(options.runDir, signal);
+      const where = locations({ state: options.stateDir, run: options.runDir });
+      session.guard = { policy: loadPolicy(where), audit: openAudit(where), approvals: ApprovalStore.open(where.runDir), tools: toolMap() };
+    } catch (error) {
+      // Nothing runs around the policy: without it, no tool runs at all.
+      say(`error: tools are unavailable: ${(error as Error).message}. Fix the configuration (${locations().configFile}) and try again.`);
+      return;
+    }
+  }
+  let args = decision.args;
+  for (;;) {
+    session.editedArgs = undefined;
+    const result = await runToolCall(decision.tool.name, args, {
+      ...session.guard,
+      actor: `user:console${options.tty ? `:${path.basename(options.tty)}` : ''}`,
+      context: { runDir: options.runDir, stateDir: options.stateDir, signal },
+      // No taint here: the reactive tier acts on what the person typed, not on text a model read.
+      ask: session.ask,
+      onNotify: (tool, verdict) => say(`notice: ${tool.name}: ${verdict.reason} (recorded in the audit log)`),
+    });
+    if (!result.ok && result.code === 'EREFUSED' && session.editedArgs !== undefined) {
+      args = session.editedArgs;
+      say(`running the edited call: ${decision.tool.name} ${JSON.stringify(args)}`);
+      continue;
+    }
+    if (!result.ok) {
+      say(result.code === 'ECANCELLED' ? '^C cancelled (what init was already asked to do goes on)' : `error: ${result.message}`);
+      return;
+    }
+    say(json ? JSON.stringify(result.data, null, 2) : decision.tool.render(result.data as never));
     return;
   }
-  if (!result.ok) {
-    say(`error: ${result.message}`);
-    return;
+}
+
+function describeRequest(request: ApprovalRequest): string {
+  return [
+    `request ${request.id} from ${request.actor}, asked at ${request.createdAt}, expires at ${request.expiresAt}`,
+    `tool: ${request.tool}`,
+    `arguments: ${JSON.stringify(JSON.parse(request.args), null, 2)}`,
+    `verdict: approval, by rule ${request.rule}`,
+    `why: ${request.reason}`,
+    'y runs exactly this call once; N (or nothing before the expiry) refuses it; edit changes the arguments and asks the policy again.',
+  ].join('\n');
+}
+
+/** Tool calls are audited on the state disk: in a machine boot, wait until init has mounted it. */
+async function stateReady(runDir: string, signal: AbortSignal): Promise<void> {
+  if (!process.env.AIOS_SERVICE || !isMachine()) return;
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(path.join(runDir, 'boot.json'))) {
+    if (signal.aborted) throw new Error('cancelled');
+    if (Date.now() > deadline) throw new Error('the state disk is not ready after 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  say(json ? JSON.stringify(result.data, null, 2) : decision.tool.render(result.data as never));
 }
 
 /** Tells init the prompt is showing (ready = { kind = "notify" }), so that later consoles start after it. */
