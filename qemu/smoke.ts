@@ -216,7 +216,7 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
     from = session.text.length;
     session.send('\x04');
     await session.expect('bye', { from, what: 'the console to end on ctrl-D' });
-    const again = await session.expect(PROMPT, { from, timeoutMs: 15_000, what: 'a fresh console after ctrl-D' });
+    const again = await session.expect(PROMPT, { from, timeoutMs: 30_000, what: 'a fresh console after ctrl-D' });
     check('ctrl-D brings a fresh console', /aiOS \d/.test(session.text.slice(from, again.end)));
     await session.expect(/running: [^\n]*\n/, { from: again.end, what: 'the fresh console to settle' });
     const after = await session.command('services');

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { requireNative } from '../native/packages.ts';
+import { requireRuntimePackage } from '../native/packages.ts';
 import { canonicalJson, redactSecrets } from './canonical.ts';
 
 export const GENESIS = '0'.repeat(64);
@@ -144,7 +144,7 @@ export class AuditLog {
    */
   static open(file: string, options: { synchronous?: 'FULL' | 'OFF' } = {}): AuditLog {
     mkdirSync(path.dirname(file), { recursive: true });
-    const Database = requireNative<typeof BetterSqlite3>('better-sqlite3');
+    const Database = requireRuntimePackage<typeof BetterSqlite3>('better-sqlite3');
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);

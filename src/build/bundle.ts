@@ -3,7 +3,7 @@
 // stay outside (loaded from /usr/lib/aios/node_modules at run time).
 import path from 'node:path';
 import { build } from 'esbuild';
-import { NATIVE_PACKAGES } from './rootfs.ts';
+import { RUNTIME_PACKAGES } from './rootfs.ts';
 import { OUT, ROOT } from './step.ts';
 
 export const BUNDLE = path.join(OUT, 'build', 'main.cjs');
@@ -16,7 +16,7 @@ export async function bundle(): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node26',
-    external: NATIVE_PACKAGES,
+    external: RUNTIME_PACKAGES,
     sourcemap: false,
     // Smaller source text, smaller start-up snapshot; identifiers stay, for stack traces.
     minifyWhitespace: true,

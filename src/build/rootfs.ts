@@ -11,7 +11,12 @@ export const ROOTFS = path.join(OUT, 'rootfs');
 export const SEA = path.join(OUT, 'aios');
 
 /** npm packages with native code that the image carries (loaded with createRequire at run time). */
-export const NATIVE_PACKAGES: string[] = ['better-sqlite3'];
+/**
+ * npm packages loaded at run time from node_modules beside the executable instead of being
+ * bundled: native ones, and mvdan-sh, whose GopherJS runtime cannot live in a V8 startup
+ * snapshot (building the snapshot aborts in V8).
+ */
+export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh'];
 
 /** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
 export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
@@ -153,5 +158,5 @@ export function stageNativePackages(lib: string): void {
     const manifest = JSON.parse(readFileSync(path.join(source, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     for (const dep of Object.keys(manifest.dependencies ?? {})) copy(dep);
   };
-  for (const name of NATIVE_PACKAGES) copy(name);
+  for (const name of RUNTIME_PACKAGES) copy(name);
 }

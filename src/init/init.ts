@@ -7,7 +7,7 @@
 //   runtime expects (a container); an uncaught exception or rejection is logged
 //   synchronously and the loop goes on reaping.
 // - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { isSea } from 'node:sea';
 import { attachLogFile, createLogger, type Logger } from '../log.ts';
@@ -247,7 +247,8 @@ async function verifyAuditChain(reaper: Reaper, stateDir: string): Promise<Audit
 
 /** How to run this program again: the executable alone, or node with the entry script in development. */
 function selfCommand(): string[] {
-  return isSea() ? [process.execPath] : [process.execPath, '--disable-sigusr1', process.argv[1]!];
+  // In the image execPath is /init, a link whose name would make the program init again.
+  return isSea() ? [realpathSync(process.execPath)] : [process.execPath, '--disable-sigusr1', process.argv[1]!];
 }
 
 /** RUN/boot.json: what the console banner and `status` show about this boot. */

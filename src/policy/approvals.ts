@@ -13,7 +13,7 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { canonicalJson, redactSecrets } from '../audit/canonical.ts';
 import { sha256 } from '../audit/audit-log.ts';
-import { requireNative } from '../native/packages.ts';
+import { requireRuntimePackage } from '../native/packages.ts';
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'used';
 
@@ -77,7 +77,7 @@ export class ApprovalStore {
   static open(runDir: string): ApprovalStore {
     mkdirSync(runDir, { recursive: true });
     const file = path.join(runDir, 'approvals.db');
-    const Database = requireNative<typeof BetterSqlite3>('better-sqlite3');
+    const Database = requireRuntimePackage<typeof BetterSqlite3>('better-sqlite3');
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('busy_timeout = 5000');

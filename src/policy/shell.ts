@@ -14,7 +14,7 @@
 // - Anything the walk does not understand becomes a `problem` on the command line; it never
 //   throws (the policy turns problems into "needs approval").
 import path from 'node:path';
-import mvdanSh from 'mvdan-sh';
+import { requireRuntimePackage } from '../native/packages.ts';
 
 export interface SimpleCommand {
   /** The words after quote removal; null where the value is only known at run time. */
@@ -52,8 +52,10 @@ interface MvdanSyntax {
 // The parser's nodes are GopherJS objects: fields as the Go structs name them.
 type Node = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const syntax = mvdanSh.syntax as MvdanSyntax;
+let syntax: MvdanSyntax | undefined;
 function parser(): MvdanSyntax {
+  // Loaded on first use, outside the startup snapshot: 1.5 MB that only the policy needs.
+  syntax ??= requireRuntimePackage<{ syntax: MvdanSyntax }>('mvdan-sh').syntax;
   return syntax;
 }
 

@@ -49,10 +49,9 @@ export function bwrapArgs(argv: string[], options: Pick<SandboxOptions, 'writabl
   for (const dir of options.hidden) if (existsSync(dir)) args.push('--tmpfs', dir);
   for (const dir of options.writable) {
     if (!path.isAbsolute(dir)) throw new ToolError('EINVAL', `writable path ${dir} is not absolute`);
-    // A path that does not exist yet cannot be bound: its parent is, so that it can be created.
-    const bind = existsSync(dir) ? dir : path.dirname(dir);
-    if (!existsSync(bind)) throw new ToolError('ENOENT', `writable path ${dir}: neither it nor its parent exists`);
-    args.push('--bind', bind, bind);
+    // Binding the parent of a missing path would open more than the verdict allowed.
+    if (!existsSync(dir)) throw new ToolError('ENOENT', `writable path ${dir} does not exist: create it first (fs.mkdir) or name a directory that exists`);
+    args.push('--bind', dir, dir);
   }
   args.push('--unshare-all');
   if (options.network) args.push('--share-net');
@@ -66,6 +65,7 @@ export function runSandboxed(argv: string[], options: SandboxOptions): Promise<S
   if (!bwrap) {
     return Promise.reject(new ToolError('ESANDBOX', 'bubblewrap (bwrap) is not installed, and commands are never run without the sandbox. Install it (Debian/Arch package `bubblewrap`).'));
   }
+  if (options.signal.aborted) return Promise.reject(new ToolError('ECANCELLED', 'the command was cancelled before it started'));
   const statusDir = mkdtempSync(path.join(os.tmpdir(), 'aios-sandbox-'));
   const statusFile = path.join(statusDir, 'status');
   const started = performance.now();
@@ -122,6 +122,11 @@ export function runSandboxed(argv: string[], options: SandboxOptions): Promise<S
         rmSync(statusDir, { recursive: true, force: true });
         const stderr = Buffer.concat(err).toString('utf8');
         const exit = /"exit-code":\s*(\d+)/.exec(status);
+        const missing = /^bwrap: execvp (.*): No such file or directory$/m.exec(stderr);
+        if (!exit && missing) {
+          reject(new ToolError('ENOENT', `${missing[1]}: no such program in the sandbox (it sees the system's files read-only; give a full path or a program that is installed)`));
+          return;
+        }
         if (!exit && !timedOut && !options.signal.aborted) {
           reject(new ToolError('ESANDBOX', `the sandbox could not be set up, so the command did not run: ${stderr.trim() || `bwrap exited with ${code ?? signal}`}`));
           return;

@@ -111,8 +111,14 @@ export async function runToolCall(name: string, args: unknown, options: Pipeline
       resolve('timeout');
     }, tool.timeoutMs);
   });
+  // A tool that ignores its signal must not hold the caller: cancelling answers at once.
+  const cancelled = new Promise<never>((_, reject) => {
+    const stop = (): void => reject(Object.assign(new Error(`${tool.name} was cancelled`), { code: 'ECANCELLED' }));
+    if (options.context.signal.aborted) stop();
+    else options.context.signal.addEventListener('abort', stop, { once: true });
+  });
   try {
-    const outcome = await Promise.race([tool.run(input, { ...options.context, signal: controller.signal }).then((data) => ({ data })), timeout]);
+    const outcome = await Promise.race([tool.run(input, { ...options.context, signal: controller.signal }).then((data) => ({ data })), timeout, cancelled]);
     if (outcome === 'timeout') {
       const message = `${tool.name} did not finish within ${tool.timeoutMs / 1000} s and was given up`;
       return { ok: false, code: 'ETIMEDOUT', message, decision, approval: approval ?? undefined, auditSeq: record(decision.verdict, decision.rule, 'timeout', { code: 'ETIMEDOUT', message }, approval) };
