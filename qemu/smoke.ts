@@ -147,6 +147,8 @@ export interface SmokeOptions extends Omit<BootOptions, 'accel'> {
   accel?: Accel;
   /** How the machine is shut down at the end (default poweroff). */
   powerAction?: 'poweroff' | 'reboot';
+  /** Call one tool of each family at the prompt (default true; a full state disk keeps no logs to search). */
+  toolChecks?: boolean;
   /** Checks on the boot report printed above the prompt (e.g. that the state disk was reused). */
   expectReport?: RegExp[];
   timeoutMs?: number;
@@ -191,7 +193,20 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
       ['frobnicate', /I don't know "frobnicate"[\s\S]*help/],
       ['stauts', /Did you mean `status`\?/],
     ];
-    for (const [line, expected] of answers) {
+    // One tool of each family, on the image, through the same pipeline (policy, audit).
+    const toolChecks: [string, RegExp][] = [
+      ['tool fs.list {"path":"/etc/aios"}', /config\.toml/],
+      ['tool process.tree', /^1 .*(init|aios)/m],
+      ['tool service.status {"name":"network"}', /network: up/],
+      ['tool sys.info', /kernel \S+, x64/],
+      ['tool net.interfaces', /eth0\s+up/],
+      ['tool sec.shell_users', /root/],
+      ['tool log.search {"pattern":"lease of"}', /network.*lease of/],
+      ['tool pkg.list', /no pacman/],
+      ['tool net.firewall', /nft is not installed/],
+      ['tool shell.exec {"command":"echo sandboxed; touch /etc/x"}', /sandboxed[\s\S]*Read-only file system/],
+    ];
+    for (const [line, expected] of [...answers, ...(options.toolChecks === false ? [] : toolChecks)]) {
       const { output, ms } = await session.command(line);
       result.timings.commandsMs[line] = Math.round(ms);
       check(`\`${line}\` answers`, expected.test(output), output);

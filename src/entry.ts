@@ -6,7 +6,7 @@ import { controlRequestSchema } from './interfaces/control-protocol.ts';
 import { run } from './main.ts';
 import { parseServiceFile } from './supervisor/service-spec.ts';
 import { decide } from './models/reactive.ts';
-import { warmUpRendering, warmUpSpawn, warmUpSupervision } from './warm-up.ts';
+import { settleTimers, warmUpRendering, warmUpSpawn, warmUpSupervision } from './warm-up.ts';
 import { SYSTEM_TOOLS } from './tools/system-tools.ts';
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
@@ -22,6 +22,7 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   warmUpRendering();
   warmUpSupervision();
   warmUpSpawn();
+  settleTimers();
   v8.startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();

@@ -45,9 +45,26 @@ export function formatConsoleLine(json: string): string {
   }
 }
 
+// A console that cannot take the line (in the image, init's writes to the serial console fail
+// while a console session owns it) loses that line; it must never throw into the caller:
+// PID 1 logs from inside its state machines, and a throw there would stop a transition halfway.
 const readableStderr = {
   write(line: string): void {
-    writeSync(2, formatConsoleLine(line));
+    try {
+      writeSync(2, formatConsoleLine(line));
+    } catch {
+      // The log file (when there is one) still has the entry.
+    }
+  },
+};
+
+const jsonStderr = {
+  write(line: string): void {
+    try {
+      writeSync(2, line);
+    } catch {
+      // As above.
+    }
   },
 };
 
@@ -103,7 +120,7 @@ export async function closeLogFiles(): Promise<void> {
 }
 
 export function createLogger(options: LogOptions): Logger {
-  const console = process.env.AIOS_LOG_FORMAT === 'json' ? pino.destination({ dest: 2, sync: true }) : readableStderr;
+  const console = process.env.AIOS_LOG_FORMAT === 'json' ? jsonStderr : readableStderr;
   const streams = pino.multistream([{ level: options.consoleLevel, stream: console }]);
   const fileLevel = options.fileLevel ?? 'debug';
   const lowest = pino.levels.values[options.consoleLevel]! <= pino.levels.values[fileLevel]! ? options.consoleLevel : fileLevel;

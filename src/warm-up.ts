@@ -108,3 +108,14 @@ export function warmUpSpawn(): void {
   child.stderr?.on('data', () => {});
   child.on('error', () => {});
 }
+
+/**
+ * The warm-up arms timers and clears them before they fire. Node then still holds the expiry
+ * it scheduled for them (cleared timers do not reschedule), and the snapshot would carry that
+ * stale expiry into every process started from it: there, new timers were sometimes never
+ * scheduled at all (PID 1 stopped restarting services a few seconds after boot, in the image).
+ * A timer that really fires leaves Node's timer state empty, as in a fresh process.
+ */
+export function settleTimers(): void {
+  setTimeout(() => {}, 1);
+}

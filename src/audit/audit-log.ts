@@ -12,7 +12,7 @@
 // - synchronous=FULL: an appended row survives a power cut once append() returns.
 // - Secret-looking argument keys are redacted before anything is hashed or stored.
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { requireRuntimePackage } from '../native/packages.ts';
@@ -151,6 +151,16 @@ export class AuditLog {
     db.pragma('busy_timeout = 5000');
     db.exec(SCHEMA);
     return new AuditLog(file, db);
+  }
+
+  /**
+   * Opens an existing log only to read it (verify, tail, show), so that checking it needs no
+   * free space or write access; null when there is no log yet.
+   */
+  static openForReading(file: string): AuditLog | null {
+    if (!existsSync(file)) return null;
+    const Database = requireRuntimePackage<typeof BetterSqlite3>('better-sqlite3');
+    return new AuditLog(file, new Database(file, { readonly: true, fileMustExist: true }));
   }
 
   static pathIn(stateDir: string): string {

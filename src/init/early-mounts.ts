@@ -1,6 +1,6 @@
 // Early boot for PID 1 of a bare initramfs: the API filesystems, then the hostname.
 // Whatever is already mounted (after archiso's switch_root, for example) is left alone.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { native } from '../native/index.ts';
 import { readMounts } from './procfs.ts';
 import type { Logger } from '../log.ts';
@@ -29,6 +29,35 @@ export const API_FILESYSTEMS = new Set([
   'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'securityfs', 'debugfs', 'tracefs',
   'pstore', 'efivarfs', 'bpf', 'mqueue', 'configfs', 'hugetlbfs', 'fusectl', 'binfmt_misc', 'autofs', 'rootfs',
 ]);
+
+const RAMFS_MAGIC = 0x858458f6;
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * Makes the initramfs root a mount of its own. The kernel's initial root (rootfs) has no
+ * parent mount, and pivot_root(2) refuses to move it: bubblewrap (the sandbox) then fails with
+ * "pivot_root: Invalid argument". A bind mount of it, moved onto / and chrooted into, is an
+ * ordinary mount with the same files; nothing is copied. (After archiso's switch_root the
+ * root is already an ordinary mount, and this does nothing.)
+ */
+export function leaveInitialRootfs(log: Logger): void {
+  const type = statfsSync('/').type;
+  if (type !== RAMFS_MAGIC && type !== TMPFS_MAGIC) return;
+  const { constants } = native();
+  try {
+    mkdirSync('/.root', { recursive: true });
+    native().mount('/', '/.root', null, constants.MS_BIND, null);
+    process.chdir('/.root');
+    native().mount('.', '/', null, constants.MS_MOVE, null);
+    native().chroot('.');
+    process.chdir('/');
+    rmdirSync('/.root');
+    log.debug('the initramfs root is now a bind mount (for pivot_root)');
+  } catch (error) {
+    process.chdir('/');
+    log.warn({ err: error }, 'cannot turn the initramfs root into a mount of its own: the sandbox (bwrap) will not work');
+  }
+}
 
 export function mountApiFilesystems(log: Logger): void {
   const { constants } = native();

@@ -7,7 +7,7 @@
 //   runtime expects (a container); an uncaught exception or rejection is logged
 //   synchronously and the loop goes on reaping.
 // - No zombie survives a SIGCHLD (see reaper.ts); no exit status of a service is lost.
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, realpathSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { isSea } from 'node:sea';
 import { attachLogFile, createLogger, type Logger } from '../log.ts';
@@ -15,7 +15,7 @@ import { native, spawnHelperPath } from '../native/index.ts';
 import { CgroupRoot } from '../supervisor/cgroup.ts';
 import { ControlServer } from '../supervisor/control-server.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
-import { mountApiFilesystems, setHostname } from './early-mounts.ts';
+import { leaveInitialRootfs, mountApiFilesystems, setHostname } from './early-mounts.ts';
 import { loadModules, mountStateDisk, type BootReport } from './machine-boot.ts';
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
@@ -56,7 +56,10 @@ export async function runInit(options: InitOptions): Promise<never> {
   const mode = detectMode();
   // The log file waits for the state directory (a machine mounts its state disk there).
   const log = createLogger({ name: 'aios-init', consoleLevel: options.consoleLogLevel, fileLater: true });
-  if (mode === 'machine') mountApiFilesystems(log);
+  if (mode === 'machine') {
+    leaveInitialRootfs(log);
+    mountApiFilesystems(log);
+  }
   keepRunningOnErrors(() => log);
   const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
   reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
@@ -255,7 +258,10 @@ function selfCommand(): string[] {
 function writeBootReport(runDir: string, report: object, log: Logger): void {
   try {
     mkdirSync(runDir, { recursive: true });
-    writeFileSync(path.join(runDir, 'boot.json'), `${JSON.stringify(report, null, 2)}\n`);
+    // Written whole and renamed: a reader never sees a half-written report.
+    const file = path.join(runDir, 'boot.json');
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+    renameSync(`${file}.tmp`, file);
   } catch (error) {
     log.warn({ err: error }, 'cannot write boot.json');
   }

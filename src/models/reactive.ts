@@ -1,6 +1,7 @@
 // The reactive tier: patterns on what a person typed, mapped to tool calls, no model.
 // For now the table holds the system's own commands; the intelligence hierarchy makes the
 // rules data and puts models behind them.
+import { toolMap } from '../tools/registry.ts';
 import type { Tool } from '../tools/tool.ts';
 import { bootTool, powerTool, serviceListTool, serviceLogsTool, serviceRestartTool, statusTool } from '../tools/system-tools.ts';
 
@@ -29,17 +30,42 @@ export const RULES: Rule[] = [
   { usage: 'reboot', summary: 'shut down and restart', pattern: /^(?:reboot|restart)$/i, tool: powerTool, args: () => ({ action: 'reboot' }) },
 ];
 
-export type Decision = { kind: 'tool'; rule: Rule; tool: Tool; args: unknown } | { kind: 'help' } | { kind: 'unknown'; suggestion: string | null };
+/** Any tool by name, with JSON arguments: the same pipeline (policy, approval, audit) as the rest. */
+export const TOOL_RULE: Rule = {
+  usage: 'tool NAME [JSON]',
+  summary: 'call any tool, e.g. tool fs.list {"path":"/etc"}',
+  pattern: /^tool ([a-z]+\.[a-z_]+)(?:\s+(.+))?$/s,
+  tool: statusTool,
+  args: () => ({}),
+};
+
+export type Decision =
+  | { kind: 'tool'; rule: Rule; tool: Tool; args: unknown }
+  | { kind: 'help' }
+  | { kind: 'tools'; tools: Tool[] }
+  | { kind: 'error'; message: string }
+  | { kind: 'unknown'; suggestion: string | null };
 
 export function decide(text: string): Decision {
+  const call = TOOL_RULE.pattern.exec(text.trim());
+  if (call) {
+    const tool = toolMap().get(call[1]!);
+    if (!tool) return { kind: 'error', message: `There is no tool \`${call[1]}\`; \`tools\` lists them.` };
+    try {
+      return { kind: 'tool', rule: TOOL_RULE, tool, args: call[2] ? (JSON.parse(call[2]) as unknown) : {} };
+    } catch (error) {
+      return { kind: 'error', message: `The arguments for ${tool.name} are not JSON (${(error as Error).message}); e.g. tool fs.stat {"path":"/etc/hostname"}` };
+    }
+  }
   const line = text.trim().replace(/\s+/g, ' ');
   if (/^(?:help|\?|commands)$/i.test(line)) return { kind: 'help' };
+  if (/^tools$/i.test(line)) return { kind: 'tools', tools: [...toolMap().values()] };
   for (const rule of RULES) {
     const match = rule.pattern.exec(line);
     if (match) return { kind: 'tool', rule, tool: rule.tool, args: rule.args(match) };
   }
   const first = line.split(' ')[0]!.toLowerCase();
-  const words = ['help', ...RULES.map((r) => r.usage.split(' ')[0]!)];
+  const words = ['help', 'tools', 'tool', ...RULES.map((r) => r.usage.split(' ')[0]!)];
   const suggestion = words.find((w) => editDistance(w, first) <= 2) ?? null;
   return { kind: 'unknown', suggestion };
 }

@@ -206,6 +206,18 @@ static napi_value do_umount2(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value do_chroot(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  char *dir = get_string(env, argv[0], "dir", 0);
+  if (dir == NULL) return NULL;
+  napi_value result = NULL;
+  if (chroot(dir) != 0) result = throw_errno(env, errno, "chroot", dir);
+  else if (chdir("/") != 0) result = throw_errno(env, errno, "chdir", "/");
+  free(dir);
+  return result;
+}
+
 static napi_value do_sync(napi_env env, napi_callback_info info) {
   (void)env;
   (void)info;
@@ -398,6 +410,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_function(env, exports, "reboot", do_reboot);
   export_function(env, exports, "mount", do_mount);
   export_function(env, exports, "umount2", do_umount2);
+  export_function(env, exports, "chroot", do_chroot);
   export_function(env, exports, "sync", do_sync);
   export_function(env, exports, "setsid", do_setsid);
   export_function(env, exports, "setControllingTty", set_controlling_tty);
@@ -422,6 +435,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_int(env, constants, "MS_BIND", MS_BIND);
   export_int(env, constants, "MS_REC", MS_REC);
   export_int(env, constants, "MS_PRIVATE", MS_PRIVATE);
+  export_int(env, constants, "MS_MOVE", MS_MOVE);
   export_int(env, constants, "MS_RELATIME", MS_RELATIME);
   export_int(env, constants, "MNT_FORCE", MNT_FORCE);
   export_int(env, constants, "MNT_DETACH", MNT_DETACH);

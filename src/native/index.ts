@@ -20,6 +20,8 @@ export interface Native {
   reboot(cmd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount2(target: string, flags: number): void;
+  /** chroot(dir), then chdir("/"). */
+  chroot(dir: string): void;
   sync(): void;
   setsid(): number;
   setControllingTty(fd: number, steal: boolean): void;
@@ -31,7 +33,7 @@ export interface Native {
   constants: Record<
     | 'RB_AUTOBOOT' | 'RB_HALT_SYSTEM' | 'RB_POWER_OFF' | 'RB_ENABLE_CAD' | 'RB_DISABLE_CAD'
     | 'MS_RDONLY' | 'MS_NOSUID' | 'MS_NODEV' | 'MS_NOEXEC' | 'MS_REMOUNT' | 'MS_BIND' | 'MS_REC'
-    | 'MS_PRIVATE' | 'MS_RELATIME' | 'MNT_FORCE' | 'MNT_DETACH',
+    | 'MS_PRIVATE' | 'MS_MOVE' | 'MS_RELATIME' | 'MNT_FORCE' | 'MNT_DETACH',
     number
   >;
 }

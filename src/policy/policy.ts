@@ -161,7 +161,8 @@ export class Policy {
     if (approval) return approval;
     const protectedWrite = writes.find((forms) => this.#isProtected(forms));
     if (protectedWrite) return { verdict: 'approval', rule: 'builtin:protected-path', reason: `${tool.name} would change ${protectedWrite.at(-1)}, a protected path (needs approval in every mode)` };
-    const secret = secretRead(all);
+    // Tools that hand a file's contents back (fs.read, fs.search) would put the secret in a conversation.
+    const secret = tool.name === 'fs.read' || tool.name === 'fs.search' ? secretRead(all) : undefined;
     if (secret) decisions.push({ verdict: 'approval', rule: 'builtin:secret-file', reason: `${tool.name} would read ${secret}, which holds secrets` });
     const kernel = writes.find(isKernelInterface);
     if (kernel) decisions.push({ verdict: 'approval', rule: 'builtin:kernel-interface', reason: `${tool.name} would write ${kernel.at(-1)}, which changes the running kernel` });

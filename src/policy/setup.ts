@@ -1,4 +1,5 @@
 // Where the policy's inputs live on an installed system, and the engine built from them.
+import path from 'node:path';
 import { AuditLog } from '../audit/audit-log.ts';
 import { DEFAULT_CONFIG_FILE, loadPermissions } from './config.ts';
 import { builtinProtectedPaths, Policy } from './policy.ts';
@@ -24,6 +25,20 @@ export function loadPolicy(where: Locations): Policy {
   return new Policy(permissions, { protectedPaths: builtinProtectedPaths(where.stateDir, where.configFile) });
 }
 
-export function openAudit(where: Locations): AuditLog {
-  return AuditLog.open(AuditLog.pathIn(where.stateDir));
+/**
+ * The audit log on the state disk; when it cannot be opened there (a full or read-only disk),
+ * one in the run directory, so that calls are still recorded (until power-off) and the
+ * person is told why.
+ */
+export function openAudit(where: Locations): { log: AuditLog; warning: string | null } {
+  const file = AuditLog.pathIn(where.stateDir);
+  try {
+    return { log: AuditLog.open(file), warning: null };
+  } catch (error) {
+    const fallback = path.join(where.runDir, 'audit-fallback.db');
+    return {
+      log: AuditLog.open(fallback),
+      warning: `the audit log ${file} cannot be written (${(error as Error).message}); tool calls are recorded in ${fallback} instead, which is lost at power-off. Free space on the state disk, or repair it.`,
+    };
+  }
 }

@@ -18,8 +18,9 @@ import { describeInputError, type Tool, type ToolContext } from './tool.ts';
 export type CallResult<T = unknown> = ({ ok: true; data: T } | { ok: false; code: string; message: string }) & {
   /** The verdict and the rule behind it (absent when the call never reached the policy). */
   decision?: Decision;
-  /** The audit row written for this call. */
+  /** The audit row written for this call (-1 when it could not be written: see auditError). */
   auditSeq: number;
+  auditError?: string;
   approval?: string;
   snapshot?: string;
 };
@@ -52,9 +53,23 @@ export interface PipelineOptions {
 const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'service.read', 'shell.exec', 'process.spawn', 'process.read', 'net.read']);
 
 export async function runToolCall(name: string, args: unknown, options: PipelineOptions): Promise<CallResult> {
+  const trouble: { auditError?: string } = {};
+  const result = await judgeAndRun(name, args, options, trouble);
+  return trouble.auditError ? { ...result, auditError: trouble.auditError } : result;
+}
+
+async function judgeAndRun(name: string, args: unknown, options: PipelineOptions, trouble: { auditError?: string }): Promise<CallResult> {
   const { audit, actor } = options;
-  const record = (verdict: Verdict, rule: string | null, status: 'ok' | 'error' | 'denied' | 'cancelled' | 'timeout', result: unknown, approval: string | null = null): number =>
-    audit.append({ actor, tool: name, args, verdict, rule, approval, result, status }).seq;
+  // A full or broken disk must not turn into an exception the caller never sees: the failure
+  // comes back with the result (auditSeq -1, auditError says why).
+  const record = (verdict: Verdict, rule: string | null, status: 'ok' | 'error' | 'denied' | 'cancelled' | 'timeout', result: unknown, approval: string | null = null): number => {
+    try {
+      return audit.append({ actor, tool: name, args, verdict, rule, approval, result, status }).seq;
+    } catch (error) {
+      trouble.auditError = `the audit log could not record this call: ${(error as Error).message}`;
+      return -1;
+    }
+  };
 
   const tool = options.tools.get(name);
   if (!tool) {

@@ -174,8 +174,8 @@ t.test('exit code, stdout and stderr are reported as they were', async (t) => {
   const killed = await sh(t, 'kill -9 $$');
   t.equal(killed.exitCode, 137, 'a command killed by a signal reports 128 + the signal number');
   const missing = await callTool(processSpawnTool, { argv: ['/nonexistent/program'] }, context(t));
-  // bwrap fails before it reports a start, so the call says the command did not run, and why.
-  t.same(missing, { ok: false, code: 'ESANDBOX', message: 'the sandbox could not be set up, so the command did not run: bwrap: execvp /nonexistent/program: No such file or directory' });
+  // bwrap cannot exec it: reported as a missing program, not as a broken sandbox.
+  t.same(missing, { ok: false, code: 'ENOENT', message: "/nonexistent/program: no such program in the sandbox (it sees the system's files read-only; give a full path or a program that is installed)" });
 });
 
 t.test('output beyond the limit is cut and flagged', async (t) => {

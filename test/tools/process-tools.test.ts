@@ -210,7 +210,8 @@ t.test('process.signal: STOP, CONT, TERM reach the process', async (t) => {
   t.same(await sleeper.exited, { code: null, signal: 'SIGTERM' });
 
   t.match(await fails(t, processSignalTool, { pid: sleeper.pid, signal: 'TERM' }, s, 'ESRCH'), `no process with pid ${sleeper.pid}`);
-  t.match(await fails(t, processSignalTool, { pid: 1, signal: 'TERM' }, s, 'EPERM'), /refusing to signal pid 1: it is aios-init.*use service\.stop or service\.restart for a service, sys\.power to reboot or power off/);
+  // Refused by the schema, so that the policy sees an invalid call (deny) before anything runs.
+  t.match(await fails(t, processSignalTool, { pid: 1, signal: 'TERM' }, s, 'EINVAL'), 'pid: PID 1 is init: use service.* to stop services and sys.power to stop the machine');
   t.match(await fails(t, processSignalTool, { pid: process.pid, signal: 'HUP' }, s, 'EPERM'), `refusing to signal pid ${process.pid}: it is the aiOS process running this tool`);
   t.match(await fails(t, processSignalTool, { pid: 0, signal: 'TERM' }, s, 'EINVAL'), 'pid: must be a process id (1 or more); process groups');
   t.match(await fails(t, processSignalTool, { pid: 12345, signal: 'SIGTERM' }, s, 'EINVAL'), 'signal: must be one of TERM, KILL, HUP, INT, QUIT, USR1, USR2, STOP, CONT (without SIG), got "SIGTERM"');
@@ -249,7 +250,7 @@ t.test('process.kill: TERM when it listens, KILL when it does not, stopped ones 
   t.match(await fails(t, processKillTool, { pid: zombie }, s, 'ESRCH'), `pid ${zombie} (sleep) has already exited: it is a zombie that only its parent can clear`);
   t.match(processTreeTool.render(await ok(t, processTreeTool, { pid: parent.pid }, s)), `└─ ${zombie} [sleep] (zombie)`);
 
-  t.match(await fails(t, processKillTool, { pid: 1 }, s, 'EPERM'), 'refusing to signal pid 1');
+  t.match(await fails(t, processKillTool, { pid: 1 }, s, 'EINVAL'), 'pid: PID 1 is init');
   t.match(await fails(t, processKillTool, { pid: process.pid }, s, 'EPERM'), `refusing to signal pid ${process.pid}`);
   t.match(await fails(t, processKillTool, { pid: polite.pid }, s, 'ESRCH'), `no process with pid ${polite.pid}`);
   t.match(await fails(t, processKillTool, { pid: 12345, graceMs: -1 }, s, 'EINVAL'), 'graceMs');

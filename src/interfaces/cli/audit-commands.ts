@@ -1,6 +1,6 @@
 // `aios audit verify | tail | show SEQ`: read the audit log in the state directory directly
 // (it is a file anyone with access can check; the runtime need not be running).
-import { AuditLog, type AuditRow } from '../../audit/audit-log.ts';
+import { AuditLog, GENESIS, type AuditRow } from '../../audit/audit-log.ts';
 import { table, UsageError, type Command } from './command.ts';
 
 function stateDir(flag: unknown): string {
@@ -27,9 +27,23 @@ Options:
   async run(args) {
     const [verb, operand, extra] = args.positionals;
     if (!verb || !['verify', 'tail', 'show'].includes(verb) || extra !== undefined) throw new UsageError(`Usage: ${this.usage}`);
-    const log = AuditLog.open(AuditLog.pathIn(stateDir(args.values.state)));
+    const file = AuditLog.pathIn(stateDir(args.values.state));
+    const json = Boolean(args.values.json);
+    let log: AuditLog | null;
     try {
-      const json = Boolean(args.values.json);
+      log = AuditLog.openForReading(file);
+    } catch (error) {
+      process.stderr.write(`aios audit: cannot read ${file}: ${(error as Error).message}\n`);
+      return 1;
+    }
+    if (log === null) {
+      // Nothing has been recorded yet: an empty chain is intact.
+      if (verb === 'verify') process.stdout.write(json ? `${JSON.stringify({ ok: true, rows: 0, head: GENESIS })}\n` : `audit log intact: no rows yet (${file} does not exist)\n`);
+      else if (verb === 'tail') process.stdout.write(json ? '[]\n' : 'The audit log is empty.\n');
+      else process.stderr.write(`aios audit: no row ${operand ?? ''} (there is no audit log yet at ${file}).\n`);
+      return verb === 'show' ? 1 : 0;
+    }
+    try {
       if (verb === 'verify') {
         if (operand !== undefined) throw new UsageError('aios audit verify takes no argument.');
         const result = log.verify();

@@ -92,7 +92,8 @@ Examples:
     }
     const where = locations(args.values);
     const policy = policyFrom(args);
-    const audit = openAudit(where);
+    const { log: audit, warning } = openAudit(where);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
     const approvals = ApprovalStore.open(where.runDir);
     const controller = new AbortController();
     const onInterrupt = (): void => controller.abort();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { native } from '../../native/index.ts';
-import { decide, RULES } from '../../models/reactive.ts';
+import { decide, RULES, TOOL_RULE } from '../../models/reactive.ts';
 import { callTool } from '../../tools/tool.ts';
 import { ApprovalStore, type ApprovalRequest } from '../../policy/approvals.ts';
 import { loadPolicy, locations, openAudit } from '../../policy/setup.ts';
@@ -156,8 +156,25 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   const json = / --json$/.test(text);
   const decision = decide(json ? text.replace(/ --json$/, '') : text);
   if (decision.kind === 'help') {
-    const width = Math.max(...RULES.map((r) => r.usage.length));
-    say(['Commands (add --json for machine-readable output):', ...RULES.map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`), '  help'.padEnd(width + 2) + '  this list', 'Keys: ctrl-C cancels, ctrl-D starts a fresh console, up/down walk the history.'].join('\n'));
+    const width = Math.max(...[...RULES, TOOL_RULE].map((r) => r.usage.length));
+    say(
+      [
+        'Commands (add --json for machine-readable output):',
+        ...[...RULES, TOOL_RULE].map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
+        `  ${'tools'.padEnd(width)}  the tools there are`,
+        `  ${'help'.padEnd(width)}  this list`,
+        'Keys: ctrl-C cancels, ctrl-D starts a fresh console, up/down walk the history.',
+      ].join('\n'),
+    );
+    return;
+  }
+  if (decision.kind === 'tools') {
+    const width = Math.max(...decision.tools.map((t) => t.name.length));
+    say(decision.tools.map((t) => `${t.name.padEnd(width)}  ${t.description}`).join('\n'));
+    return;
+  }
+  if (decision.kind === 'error') {
+    say(`error: ${decision.message}`);
     return;
   }
   if (decision.kind === 'unknown') {
@@ -170,10 +187,13 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     try {
       await stateReady(options.runDir, signal);
       const where = locations({ state: options.stateDir, run: options.runDir });
-      session.guard = { policy: loadPolicy(where), audit: openAudit(where), approvals: ApprovalStore.open(where.runDir), tools: toolMap() };
+      const policy = loadPolicy(where);
+      const { log: audit, warning } = openAudit(where);
+      if (warning) say(`warning: ${warning}`);
+      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap() };
     } catch (error) {
       // Nothing runs around the policy: without it, no tool runs at all.
-      say(`error: tools are unavailable: ${(error as Error).message}. Fix the configuration (${locations().configFile}) and try again.`);
+      say(`error: tools are unavailable: ${(error as Error).message}`);
       return;
     }
   }
@@ -188,6 +208,7 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
       ask: session.ask,
       onNotify: (tool, verdict) => say(`notice: ${tool.name}: ${verdict.reason} (recorded in the audit log)`),
     });
+    if (result.auditError) say(`warning: ${result.auditError}`);
     if (!result.ok && result.code === 'EREFUSED' && session.editedArgs !== undefined) {
       args = session.editedArgs;
       say(`running the edited call: ${decision.tool.name} ${JSON.stringify(args)}`);
