@@ -13,10 +13,11 @@ export const SEA = path.join(OUT, 'aios');
 /** npm packages with native code that the image carries (loaded with createRequire at run time). */
 /**
  * npm packages loaded at run time from node_modules beside the executable instead of being
- * bundled: native ones, and mvdan-sh, whose GopherJS runtime cannot live in a V8 startup
- * snapshot (building the snapshot aborts in V8).
+ * bundled: native ones; mvdan-sh, whose GopherJS runtime cannot live in a V8 startup
+ * snapshot (building the snapshot aborts in V8); and the large ones only some tools use
+ * (systeminformation, execa), so that every process started from the snapshot is smaller.
  */
-export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh'];
+export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh', 'systeminformation', 'execa'];
 
 /** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
 export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
@@ -138,15 +139,20 @@ function sharedLibraries(binaries: string[]): string[] {
 function runtimeFile(relative: string): boolean {
   const [top, ...rest] = relative.split(path.sep);
   if (top === 'deps' || top === 'src' || top === 'binding.gyp') return false;
+  // Type declarations, documentation and source maps: nothing runs them (the image is boot time).
+  if (/\.(d\.[cm]?ts|md|markdown|map)$/.test(relative)) return false;
   if (top === 'prebuilds' && rest.length > 0) return rest.join('/').includes('linux-x64') && !rest.join('/').includes('musl');
   return true;
 }
+
+/** Dependencies needed only to compile a native package (headers), never at run time. */
+const BUILD_ONLY_PACKAGES = new Set(['node-addon-api']);
 
 /** Copies each native package and its dependencies into /usr/lib/aios/node_modules. */
 export function stageNativePackages(lib: string): void {
   const seen = new Set<string>();
   const copy = (name: string): void => {
-    if (seen.has(name)) return;
+    if (seen.has(name) || BUILD_ONLY_PACKAGES.has(name)) return;
     seen.add(name);
     const source = path.join(ROOT, 'node_modules', name);
     if (!existsSync(source)) throw new BuildError(`npm package ${name} is not installed; run \`npm ci\`.`);

@@ -4,8 +4,14 @@
 import { accessSync, constants, readFileSync, statSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
-import si from 'systeminformation';
+import type * as Execa from 'execa';
+import type Systeminformation from 'systeminformation';
+import { requireRuntimePackage } from '../native/packages.ts';
+
+// Loaded on first use, not into the startup snapshot: 400 KiB that boot does not need.
+function si(): typeof Systeminformation {
+  return requireRuntimePackage<typeof Systeminformation>('systeminformation');
+}
 import * as z from 'zod/mini';
 import { defineTool, ToolError, type Tool } from './tool.ts';
 
@@ -53,6 +59,7 @@ export interface ProgramResult {
  * holding the output pipes, and the call would wait for them.
  */
 export async function runProgram(file: string, args: string[], options: { signal: AbortSignal; timeoutMs: number; env?: Record<string, string> }): Promise<ProgramResult> {
+  const { execa } = requireRuntimePackage<typeof Execa>('execa');
   const subprocess = execa(file, args, {
     reject: false,
     stdin: 'ignore',
@@ -146,7 +153,7 @@ export const infoTool = defineTool({
   ...readOnly,
   timeoutMs: 15_000,
   async run() {
-    const [info, system] = await Promise.all([si.osInfo(), si.system()]);
+    const [info, system] = await Promise.all([si().osInfo(), si().system()]);
     return {
       hostname: info.hostname || os.hostname(),
       fqdn: info.fqdn || info.hostname || os.hostname(),
@@ -181,7 +188,7 @@ export const cpuTool = defineTool({
   ...readOnly,
   timeoutMs: 10_000,
   async run() {
-    const [cpu, load] = await Promise.all([si.cpu(), si.currentLoad()]);
+    const [cpu, load] = await Promise.all([si().cpu(), si().currentLoad()]);
     const [one, five, fifteen] = os.loadavg() as [number, number, number];
     return {
       model: [cpu.manufacturer, cpu.brand].filter(Boolean).join(' ') || os.cpus()[0]?.model || 'unknown',
@@ -221,7 +228,7 @@ export const memoryTool = defineTool({
   ...readOnly,
   timeoutMs: 5_000,
   async run() {
-    const m = await si.mem();
+    const m = await si().mem();
     const used = Math.max(0, m.total - m.available);
     return {
       totalBytes: m.total,
@@ -305,7 +312,7 @@ export const disksTool = defineTool({
   ...readOnly,
   timeoutMs: 15_000,
   async run() {
-    const list = await si.fsSize().catch(() => []);
+    const list = await si().fsSize().catch(() => []);
     if (list.length === 0) return disksFromMounts();
     return list.map((d) => ({
       filesystem: d.fs,
@@ -346,7 +353,7 @@ export const temperaturesTool = defineTool({
   ...readOnly,
   timeoutMs: 10_000,
   async run() {
-    const t = await si.cpuTemperature();
+    const t = await si().cpuTemperature();
     const coresC = (t.cores ?? []).map(celsius).filter((c) => c !== null);
     const socketsC = (t.socket ?? []).map(celsius).filter((c) => c !== null);
     const mainC = celsius(t.main);
@@ -388,7 +395,7 @@ export const uptimeTool = defineTool({
   ...readOnly,
   timeoutMs: 2_000,
   async run() {
-    const uptimeSeconds = si.time().uptime;
+    const uptimeSeconds = si().time().uptime;
     return {
       uptimeSeconds,
       bootedAt: new Date(Date.now() - uptimeSeconds * 1000).toISOString(),

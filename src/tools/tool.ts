@@ -1,9 +1,11 @@
 // A tool: one definition gives input validation, the text a person sees, the policy's view of
 // what the call touches, and the schemas shown to models and MCP clients (registry.ts).
 import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
 
-// zod/mini ships without messages ("Invalid input"); models and people need the English ones.
-z.config(z.locales.en());
+// zod/mini ships without messages ("Invalid input"); models and people need the English ones
+// (this locale only: z.locales would bundle all of them).
+z.config(en());
 
 export interface ToolContext {
   /** Where init's control socket and boot.json are. */
