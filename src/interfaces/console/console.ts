@@ -62,7 +62,12 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
   // While a tool call waits for approval, the next line typed is the answer.
   let question: ((line: string) => void) | null = null;
   const ask = (request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined> =>
-    new Promise<'approved' | 'denied' | undefined>((resolve) => {
+    new Promise<'approved' | 'denied' | undefined>((settle) => {
+      let answered = false;
+      const resolve = (answer: 'approved' | 'denied' | undefined): void => {
+        answered = true;
+        settle(answer);
+      };
       say(`approval needed [${request.id}]: ${request.tool} ${request.args}\n  why: ${request.reason} (${request.rule})\n  (or answer elsewhere: aios approve ${request.id} / aios deny ${request.id}; no answer by ${request.expiresAt.slice(11, 19)} UTC is no)`);
       const askAgain = (): void => {
         rl.setPrompt('run it? [y/N/describe/edit] ');
@@ -90,11 +95,16 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
           }
         };
       };
-      settled.addEventListener('abort', () => {
-        question = null;
-        say('(the request was settled elsewhere or expired)');
-        resolve(undefined);
-      }, { once: true });
+      settled.addEventListener(
+        'abort',
+        () => {
+          if (answered) return; // settled by this answer
+          question = null;
+          say('(the request was answered elsewhere, or it expired)');
+          resolve(undefined);
+        },
+        { once: true },
+      );
       askAgain();
     }).finally(() => {
       question = null;
