@@ -123,10 +123,19 @@ t.test('no network by default: only lo, and a TCP server on the host cannot be r
   const names = devices.stdout.split('\n').slice(2).filter(Boolean).map((line) => line.split(':')[0]!.trim());
   t.same(names, ['lo'], 'an empty network namespace');
 
-  const connect = `require('node:net').connect(${port}, '127.0.0.1').on('data', (d) => { process.stdout.write('got ' + d); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(7); })`;
-  const isolated = await callTool(processSpawnTool, { argv: [process.execPath, '-e', connect] }, context(t));
+  // python3 from /usr/bin: the sandbox has its own /tmp, where a clone of this repository
+  // (and so the pinned node) may live.
+  const connect = [
+    'import socket, sys',
+    's = socket.socket()',
+    'try:',
+    `    s.connect(("127.0.0.1", ${port})); print("got " + s.recv(16).decode()); sys.exit(0)`,
+    'except ConnectionRefusedError:',
+    '    print("ECONNREFUSED"); sys.exit(7)',
+  ].join('\n');
+  const isolated = await callTool(processSpawnTool, { argv: ['/usr/bin/python3', '-c', connect] }, context(t));
   t.match(isolated, { ok: true, data: { exitCode: 7, stdout: 'ECONNREFUSED\n' } });
-  const shared = await callTool(processSpawnTool, { argv: [process.execPath, '-e', connect], network: true }, context(t));
+  const shared = await callTool(processSpawnTool, { argv: ['/usr/bin/python3', '-c', connect], network: true }, context(t));
   t.match(shared, { ok: true, data: { exitCode: 0, stdout: 'got hi\n' } });
 });
 
