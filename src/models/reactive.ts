@@ -1,7 +1,6 @@
 // The reactive tier: patterns on what a person typed, mapped to tool calls, no model.
 // For now the table holds the system's own commands; the intelligence hierarchy makes the
 // rules data and puts models behind them.
-import { toolMap } from '../tools/registry.ts';
 import type { Tool } from '../tools/tool.ts';
 import { bootTool, powerTool, serviceListTool, serviceLogsTool, serviceRestartTool, statusTool } from '../tools/system-tools.ts';
 
@@ -41,25 +40,25 @@ export const TOOL_RULE: Rule = {
 
 export type Decision =
   | { kind: 'tool'; rule: Rule; tool: Tool; args: unknown }
+  /** Any tool by name (`tool NAME JSON`): the registry is loaded when it is first called. */
+  | { kind: 'call'; name: string; args: unknown }
   | { kind: 'help' }
-  | { kind: 'tools'; tools: Tool[] }
+  | { kind: 'tools' }
   | { kind: 'error'; message: string }
   | { kind: 'unknown'; suggestion: string | null };
 
 export function decide(text: string): Decision {
   const call = TOOL_RULE.pattern.exec(text.trim());
   if (call) {
-    const tool = toolMap().get(call[1]!);
-    if (!tool) return { kind: 'error', message: `There is no tool \`${call[1]}\`; \`tools\` lists them.` };
     try {
-      return { kind: 'tool', rule: TOOL_RULE, tool, args: call[2] ? (JSON.parse(call[2]) as unknown) : {} };
+      return { kind: 'call', name: call[1]!, args: call[2] ? (JSON.parse(call[2]) as unknown) : {} };
     } catch (error) {
-      return { kind: 'error', message: `The arguments for ${tool.name} are not JSON (${(error as Error).message}); e.g. tool fs.stat {"path":"/etc/hostname"}` };
+      return { kind: 'error', message: `The arguments for ${call[1]} are not JSON (${(error as Error).message}); e.g. tool fs.stat {"path":"/etc/hostname"}` };
     }
   }
   const line = text.trim().replace(/\s+/g, ' ');
   if (/^(?:help|\?|commands)$/i.test(line)) return { kind: 'help' };
-  if (/^tools$/i.test(line)) return { kind: 'tools', tools: [...toolMap().values()] };
+  if (/^tools$/i.test(line)) return { kind: 'tools' };
   for (const rule of RULES) {
     const match = rule.pattern.exec(line);
     if (match) return { kind: 'tool', rule, tool: rule.tool, args: rule.args(match) };

@@ -2,14 +2,14 @@
 // the policy's verdict without running anything, and the answers to pending approvals.
 import os from 'node:os';
 import readline from 'node:readline/promises';
-import { ConfigError, MODES, type Mode } from '../../policy/config.ts';
-import { ApprovalError, ApprovalStore, type ApprovalRequest } from '../../policy/approvals.ts';
-import { builtinProtectedPaths, Policy, type Decision } from '../../policy/policy.ts';
-import { loadPolicy, locations, openAudit } from '../../policy/setup.ts';
-import { runToolCall } from '../../tools/pipeline.ts';
-import { ALL_TOOLS, anthropicTool, describeTool, mcpTool, openAiTool, toolMap } from '../../tools/registry.ts';
-import { describeInputError } from '../../tools/tool.ts';
+// The policy, the approvals and the tool registry are loaded when one of these commands runs,
+// not when the program starts: every process starts from one snapshot, and PID 1 and the
+// console need none of them to come up.
+import type { ApprovalRequest, ApprovalStore } from '../../policy/approvals.ts';
+import type { Decision, Policy } from '../../policy/policy.ts';
 import { table, UsageError, type Command, type ParsedArgs } from './command.ts';
+
+const policyModules = () => Promise.all([import('../../policy/config.ts'), import('../../policy/policy.ts'), import('../../policy/setup.ts')]);
 
 const whereOptions = { config: { type: 'string' }, state: { type: 'string' }, run: { type: 'string' } } as const;
 
@@ -26,14 +26,16 @@ function parseJsonArgs(text: unknown): unknown {
   }
 }
 
-function policyFrom(args: ParsedArgs): Policy {
+async function policyFrom(args: ParsedArgs): Promise<Policy> {
+  const [{ ConfigError, MODES }, { builtinProtectedPaths, Policy }, { loadPolicy, locations }] = await policyModules();
   try {
     const policy = loadPolicy(locations(args.values));
     const mode = args.values.mode as string | undefined;
     if (mode === undefined) return policy;
-    if (!MODES.includes(mode as Mode)) throw new UsageError(`Expected --mode to be one of ${MODES.join(', ')}, got \`${mode}\`.`);
+    const known = MODES.find((m) => m === mode);
+    if (!known) throw new UsageError(`Expected --mode to be one of ${MODES.join(', ')}, got \`${mode}\`.`);
     const where = locations(args.values);
-    return new Policy({ ...policy.permissions, mode: mode as Mode }, { protectedPaths: builtinProtectedPaths(where.stateDir, where.configFile) });
+    return new Policy({ ...policy.permissions, mode: known }, { protectedPaths: builtinProtectedPaths(where.stateDir, where.configFile) });
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
@@ -63,6 +65,7 @@ Examples:
   options: { json: { type: 'boolean' }, format: { type: 'string' }, args: { type: 'string' }, ...whereOptions },
   async run(args) {
     const [verb, name, extra] = args.positionals;
+    const { ALL_TOOLS, anthropicTool, describeTool, mcpTool, openAiTool, toolMap } = await import('../../tools/registry.ts');
     const tools = toolMap();
     if (verb === undefined) {
       const format = args.values.format as string | undefined;
@@ -90,8 +93,9 @@ Examples:
       else process.stdout.write(`${describeTool(tool)}\n`);
       return 0;
     }
+    const [{ locations, openAudit }, { ApprovalStore }, { runToolCall }] = await Promise.all([import('../../policy/setup.ts'), import('../../policy/approvals.ts'), import('../../tools/pipeline.ts')]);
     const where = locations(args.values);
-    const policy = policyFrom(args);
+    const policy = await policyFrom(args);
     const { log: audit, warning } = openAudit(where);
     if (warning) process.stderr.write(`warning: ${warning}\n`);
     const approvals = ApprovalStore.open(where.runDir);
@@ -169,10 +173,11 @@ Examples:
           : 'Give either --tool NAME or a command line, not both.',
       );
     }
-    const policy = policyFrom(args);
+    const policy = await policyFrom(args);
     const context = { tainted: Boolean(args.values.tainted) };
     let decision: Decision;
     if (toolName !== undefined) {
+      const [{ toolMap }, { describeInputError }] = await Promise.all([import('../../tools/registry.ts'), import('../../tools/tool.ts')]);
       const tool = toolMap().get(toolName);
       if (!tool) decision = { verdict: 'deny', rule: 'builtin:unknown-tool', reason: `there is no tool \`${toolName}\` (see \`aios tools\`)` };
       else {
@@ -188,7 +193,8 @@ Examples:
   },
 };
 
-function openApprovals(args: ParsedArgs): ApprovalStore {
+async function openApprovals(args: ParsedArgs): Promise<ApprovalStore> {
+  const [{ ApprovalStore }, { locations }] = await Promise.all([import('../../policy/approvals.ts'), import('../../policy/setup.ts')]);
   return ApprovalStore.open(locations(args.values).runDir);
 }
 
@@ -203,7 +209,7 @@ export const approvalsCommand: Command = {
   options: { json: { type: 'boolean' }, all: { type: 'boolean' }, run: { type: 'string' } },
   async run(args) {
     if (args.positionals.length > 0) throw new UsageError(`Usage: ${this.usage}`);
-    const store = openApprovals(args);
+    const store = await openApprovals(args);
     try {
       const rows = store.list({ all: Boolean(args.values.all) });
       if (args.values.json) print(rows);
@@ -227,7 +233,8 @@ function answerCommand(decision: 'approved' | 'denied'): Command {
     async run(args) {
       const [id, extra] = args.positionals;
       if (!id || extra !== undefined) throw new UsageError(`Usage: ${this.usage}`);
-      const store = openApprovals(args);
+      const store = await openApprovals(args);
+      const { ApprovalError } = await import('../../policy/approvals.ts');
       try {
         const row = store.answer(id, decision, `user:cli:${os.userInfo().username}`);
         if (args.values.json) print(row);

@@ -10,10 +10,8 @@ import type { Readable, Writable } from 'node:stream';
 import { native } from '../../native/index.ts';
 import { decide, RULES, TOOL_RULE } from '../../models/reactive.ts';
 import { callTool } from '../../tools/tool.ts';
-import { ApprovalStore, type ApprovalRequest } from '../../policy/approvals.ts';
-import { loadPolicy, locations, openAudit } from '../../policy/setup.ts';
-import { runToolCall, type PipelineOptions } from '../../tools/pipeline.ts';
-import { toolMap } from '../../tools/registry.ts';
+import type { ApprovalRequest } from '../../policy/approvals.ts';
+import type { PipelineOptions } from '../../tools/pipeline.ts';
 import { readBootInfo, serviceListTool } from '../../tools/system-tools.ts';
 
 export interface ConsoleOptions {
@@ -159,7 +157,7 @@ interface ConsoleSession {
   editedArgs: unknown;
   ask: NonNullable<PipelineOptions['ask']>;
   /** Policy, audit log and approvals, opened at the first tool call (the state disk is mounted by then). */
-  guard: Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools'> | null;
+  guard: (Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools'> & { run: typeof import('../../tools/pipeline.ts').runToolCall }) | null;
 }
 
 async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
@@ -179,8 +177,9 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     return;
   }
   if (decision.kind === 'tools') {
-    const width = Math.max(...decision.tools.map((t) => t.name.length));
-    say(decision.tools.map((t) => `${t.name.padEnd(width)}  ${t.description}`).join('\n'));
+    const tools = [...(await import('../../tools/registry.ts')).toolMap().values()];
+    const width = Math.max(...tools.map((t) => t.name.length));
+    say(tools.map((t) => `${t.name.padEnd(width)}  ${t.description}`).join('\n'));
     return;
   }
   if (decision.kind === 'error') {
@@ -196,22 +195,31 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   if (!session.guard) {
     try {
       await stateReady(options.runDir, signal);
+      // Loaded here, not at start-up: the console's first prompt (and the startup snapshot) stay small.
+      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }] = await Promise.all([
+        import('../../policy/setup.ts'),
+        import('../../policy/approvals.ts'),
+        import('../../tools/registry.ts'),
+        import('../../tools/pipeline.ts'),
+      ]);
       const where = locations({ state: options.stateDir, run: options.runDir });
       const policy = loadPolicy(where);
       const { log: audit, warning } = openAudit(where);
       if (warning) say(`warning: ${warning}`);
-      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap() };
+      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall };
     } catch (error) {
       // Nothing runs around the policy: without it, no tool runs at all.
       say(`error: tools are unavailable: ${(error as Error).message}`);
       return;
     }
   }
+  const { run, ...guard } = session.guard;
+  const name = decision.kind === 'call' ? decision.name : decision.tool.name;
   let args = decision.args;
   for (;;) {
     session.editedArgs = undefined;
-    const result = await runToolCall(decision.tool.name, args, {
-      ...session.guard,
+    const result = await run(name, args, {
+      ...guard,
       actor: `user:console${options.tty ? `:${path.basename(options.tty)}` : ''}`,
       context: { runDir: options.runDir, stateDir: options.stateDir, signal },
       // No taint here: the reactive tier acts on what the person typed, not on text a model read.
@@ -221,14 +229,15 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     if (result.auditError) say(`warning: ${result.auditError}`);
     if (!result.ok && result.code === 'EREFUSED' && session.editedArgs !== undefined) {
       args = session.editedArgs;
-      say(`running the edited call: ${decision.tool.name} ${JSON.stringify(args)}`);
+      say(`running the edited call: ${name} ${JSON.stringify(args)}`);
       continue;
     }
     if (!result.ok) {
       say(result.code === 'ECANCELLED' ? '^C cancelled (what init was already asked to do goes on)' : `error: ${result.message}`);
       return;
     }
-    say(json ? JSON.stringify(result.data, null, 2) : decision.tool.render(result.data as never));
+    const tool = guard.tools.get(name)!;
+    say(json ? JSON.stringify(result.data, null, 2) : tool.render(result.data as never));
     return;
   }
 }
