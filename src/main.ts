@@ -15,6 +15,7 @@ import {
   servicesCommand,
 } from './interfaces/cli/init-commands.ts';
 import { auditCommand } from './interfaces/cli/audit-commands.ts';
+import { memoryCommand } from './interfaces/cli/memory-commands.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -34,6 +35,7 @@ const COMMANDS: Command[] = [
   approveCommand,
   denyCommand,
   auditCommand,
+  memoryCommand,
 ];
 
 function overview(): string {

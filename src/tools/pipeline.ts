@@ -11,6 +11,8 @@
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AuditLog, Verdict } from '../audit/audit-log.ts';
+import { redactSecrets } from '../audit/canonical.ts';
+import type { MemoryStore } from '../memory/store.ts';
 import type { ApprovalRequest, ApprovalStore } from '../policy/approvals.ts';
 import type { Decision, Policy } from '../policy/policy.ts';
 import { describeInputError, type Tool, type ToolContext } from './tool.ts';
@@ -47,6 +49,8 @@ export interface PipelineOptions {
   ask?(request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined>;
   /** Shown before the call runs when the verdict is notify. */
   onNotify?(tool: Tool, decision: Decision): void;
+  /** Where a one-line summary of every call is remembered (the audit log keeps the proof). */
+  memory?: MemoryStore;
 }
 
 /** Tools whose output carries text other people wrote: after them, the conversation is tainted. */
@@ -55,7 +59,32 @@ const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'servi
 export async function runToolCall(name: string, args: unknown, options: PipelineOptions): Promise<CallResult> {
   const trouble: { auditError?: string } = {};
   const result = await judgeAndRun(name, args, options, trouble);
+  remember(name, args, result, options);
   return trouble.auditError ? { ...result, auditError: trouble.auditError } : result;
+}
+
+/** "fs.write {"path":"/etc/x"} → ok": what a person or a model later searches for. */
+function remember(name: string, args: unknown, result: CallResult, options: PipelineOptions): void {
+  if (!options.memory) return;
+  let shown: string;
+  try {
+    shown = JSON.stringify(redactSecrets(args ?? {}));
+  } catch {
+    shown = '(arguments not shown)';
+  }
+  if (shown.length > 300) shown = `${shown.slice(0, 297)}...`;
+  const outcome = result.ok ? `ok (${result.decision?.verdict ?? 'allow'})` : `${result.code}: ${result.message.slice(0, 200)}`;
+  try {
+    options.memory.add({
+      type: 'tool',
+      tier: 'operational',
+      content: `${name} ${shown} → ${outcome}`,
+      source: options.actor,
+      metadata: { tool: name, ok: result.ok, code: result.ok ? null : result.code, auditSeq: result.auditSeq, verdict: result.decision?.verdict ?? null },
+    });
+  } catch {
+    // Memory is a convenience; the audit log is the record. A full disk must not fail the call.
+  }
 }
 
 async function judgeAndRun(name: string, args: unknown, options: PipelineOptions, trouble: { auditError?: string }): Promise<CallResult> {

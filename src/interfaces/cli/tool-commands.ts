@@ -99,6 +99,13 @@ Examples:
     const { log: audit, warning } = openAudit(where);
     if (warning) process.stderr.write(`warning: ${warning}\n`);
     const approvals = ApprovalStore.open(where.runDir);
+    const { MemoryStore } = await import('../../memory/store.ts');
+    let memory: ReturnType<typeof MemoryStore.open> | undefined;
+    try {
+      memory = MemoryStore.open(MemoryStore.pathIn(where.stateDir));
+    } catch (error) {
+      process.stderr.write(`warning: this call is not remembered (${(error as Error).message}); the audit log still records it\n`);
+    }
     const controller = new AbortController();
     const onInterrupt = (): void => controller.abort();
     process.once('SIGINT', onInterrupt);
@@ -112,6 +119,7 @@ Examples:
         context: { runDir: where.runDir, stateDir: where.stateDir, signal: controller.signal },
         ask: (request, settled) => askHere(request, settled),
         onNotify: (t, d) => process.stderr.write(`notice: ${t.name}: ${d.reason} (${d.rule})\n`),
+        memory,
       });
       if (args.values.json) print(result);
       else if (result.ok) process.stdout.write(`${tool.render(result.data as never)}\n`);
@@ -121,6 +129,7 @@ Examples:
       process.off('SIGINT', onInterrupt);
       audit.close();
       approvals.close();
+      memory?.close();
     }
   },
 };

@@ -157,7 +157,7 @@ interface ConsoleSession {
   editedArgs: unknown;
   ask: NonNullable<PipelineOptions['ask']>;
   /** Policy, audit log and approvals, opened at the first tool call (the state disk is mounted by then). */
-  guard: (Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools'> & { run: typeof import('../../tools/pipeline.ts').runToolCall }) | null;
+  guard: (Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools' | 'memory'> & { run: typeof import('../../tools/pipeline.ts').runToolCall }) | null;
 }
 
 async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
@@ -196,17 +196,24 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     try {
       await stateReady(options.runDir, signal);
       // Loaded here, not at start-up: the console's first prompt (and the startup snapshot) stay small.
-      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }] = await Promise.all([
+      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }, { MemoryStore }] = await Promise.all([
         import('../../policy/setup.ts'),
         import('../../policy/approvals.ts'),
         import('../../tools/registry.ts'),
         import('../../tools/pipeline.ts'),
+        import('../../memory/store.ts'),
       ]);
       const where = locations({ state: options.stateDir, run: options.runDir });
       const policy = loadPolicy(where);
       const { log: audit, warning } = openAudit(where);
       if (warning) say(`warning: ${warning}`);
-      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall };
+      let memory: ReturnType<typeof MemoryStore.open> | undefined;
+      try {
+        memory = MemoryStore.open(MemoryStore.pathIn(where.stateDir));
+      } catch (error) {
+        say(`warning: calls are not remembered (${(error as Error).message}); the audit log still records them`);
+      }
+      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, memory };
     } catch (error) {
       // Nothing runs around the policy: without it, no tool runs at all.
       say(`error: tools are unavailable: ${(error as Error).message}`);
