@@ -166,6 +166,11 @@ export class MemoryStore {
     return this.#db.pragma('user_version', { simple: true }) as number;
   }
 
+  /** Many memories in one transaction (an import, a burst of events): all or none. */
+  addMany(inputs: NewMemory[]): Memory[] {
+    return this.#db.transaction(() => inputs.map((input) => this.add(input))).immediate();
+  }
+
   add(input: NewMemory): Memory {
     const createdAt = input.createdAt ?? new Date();
     const memory: Memory = {
