@@ -288,15 +288,8 @@ const WRAPPERS: Record<string, { withArg: string[]; positional?: number }> = {
 
 export const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish', 'rbash', 'csh', 'tcsh', 'yash', 'busybox-sh']);
 
-interface Pending {
-  argv: (string | null)[];
-  globs: string[];
-  assigns: { name: string; value: string | null }[];
-  writes: (string | null)[];
-  reads: (string | null)[];
-  via: string[];
-  moreArgs: boolean;
-}
+/** A command on its way through expand(): the same shape as what comes out. */
+type Pending = SimpleCommand;
 
 /** Peels wrappers and nested shells off a simple command until the command that runs is reached. */
 function expand(command: Pending, depth: number, out: ShellAnalysis): void {

@@ -19,7 +19,8 @@ import {
   fsStatTool,
   fsWriteTool,
 } from '../../src/tools/fs-tools.ts';
-import { callTool, type Tool, type ToolContext } from '../../src/tools/tool.ts';
+import type { ToolContext } from '../../src/tools/tool.ts';
+import { fails, ok } from '../helpers/tool-calls.ts';
 
 interface Scratch {
   dir: string;
@@ -33,26 +34,6 @@ function scratch(t: Test): Scratch {
   return { dir, context: { runDir: dir, stateDir: dir, signal: new AbortController().signal }, at: (...parts) => path.join(dir, ...parts) };
 }
 
-/** A call that must succeed; its data must match the tool's own output schema and render. */
-async function ok<O>(t: Test, tool: Tool<any, O>, args: unknown, s: Scratch): Promise<O> {
-  const result = await callTool(tool, args, s.context);
-  if (!result.ok) throw new Error(`${tool.name} ${JSON.stringify(args)} failed: ${result.code}: ${result.message}`);
-  const parsed = tool.output.safeParse(result.data);
-  t.ok(parsed.success, `${tool.name}: data matches the output schema${parsed.success ? '' : `: ${parsed.error.message}`}`);
-  t.type(tool.render(result.data), 'string');
-  return result.data;
-}
-
-/** A call that must fail with `code`; answers the message. */
-async function fails(t: Test, tool: Tool<any, any>, args: unknown, s: Scratch, code: string): Promise<string> {
-  const result = await callTool(tool, args, s.context);
-  if (result.ok) {
-    t.fail(`${tool.name} ${JSON.stringify(args)} should fail with ${code}, got ${JSON.stringify(result.data)}`);
-    return '';
-  }
-  t.equal(result.code, code, `${tool.name}: ${result.message}`);
-  return result.message;
-}
 
 const isRoot = process.getuid?.() === 0;
 

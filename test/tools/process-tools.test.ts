@@ -7,7 +7,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { PROCESS_TOOLS, processInfoTool, processKillTool, processListTool, processSignalTool, processTreeTool } from '../../src/tools/process-tools.ts';
-import { callTool, type Tool, type ToolContext } from '../../src/tools/tool.ts';
+import type { ToolContext } from '../../src/tools/tool.ts';
+import { fails, ok } from '../helpers/tool-calls.ts';
 
 interface Scratch {
   dir: string;
@@ -20,24 +21,6 @@ function scratch(t: Test): Scratch {
   return { dir, context: { runDir: dir, stateDir: dir, signal: new AbortController().signal } };
 }
 
-async function ok<O>(t: Test, tool: Tool<any, O>, args: unknown, s: Scratch): Promise<O> {
-  const result = await callTool(tool, args, s.context);
-  if (!result.ok) throw new Error(`${tool.name} ${JSON.stringify(args)} failed: ${result.code}: ${result.message}`);
-  const parsed = tool.output.safeParse(result.data);
-  t.ok(parsed.success, `${tool.name}: data matches the output schema${parsed.success ? '' : `: ${parsed.error.message}`}`);
-  t.type(tool.render(result.data), 'string');
-  return result.data;
-}
-
-async function fails(t: Test, tool: Tool<any, any>, args: unknown, s: Scratch, code: string): Promise<string> {
-  const result = await callTool(tool, args, s.context);
-  if (result.ok) {
-    t.fail(`${tool.name} ${JSON.stringify(args)} should fail with ${code}, got ${JSON.stringify(result.data)}`);
-    return '';
-  }
-  t.equal(result.code, code, `${tool.name}: ${result.message}`);
-  return result.message;
-}
 
 interface Child {
   child: ChildProcess;
