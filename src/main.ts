@@ -16,6 +16,7 @@ import {
 } from './interfaces/cli/init-commands.ts';
 import { auditCommand } from './interfaces/cli/audit-commands.ts';
 import { memoryCommand } from './interfaces/cli/memory-commands.ts';
+import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -36,6 +37,7 @@ const COMMANDS: Command[] = [
   denyCommand,
   auditCommand,
   memoryCommand,
+  memoryIngestCommand,
 ];
 
 function overview(): string {

@@ -20,6 +20,7 @@ import { loadModules, mountStateDisk, type BootReport } from './machine-boot.ts'
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
 import { runProgram } from './run-program.ts';
+import { ingestInChild, serviceEvents, ServiceMemory } from './service-memory.ts';
 import { Reaper } from './reaper.ts';
 import { shutdown } from './shutdown.ts';
 import { signalTable, type PowerAction } from './signals.ts';
@@ -92,6 +93,8 @@ export async function runInit(options: InitOptions): Promise<never> {
   }
   let stateReady = mode !== 'machine';
   if (stateReady) useStateDirectory();
+  // Service events wait here until the state directory is ready, then go to memory in batches.
+  const serviceMemory = new ServiceMemory({ write: ingestInChild(reaper, selfCommand(), options.stateDir), log: log.child({ subsystem: 'memory' }) });
   const supervisor = new Supervisor(options.servicesDir, {
     reaper,
     cgroups,
@@ -101,6 +104,7 @@ export async function runInit(options: InitOptions): Promise<never> {
     baseEnv: { AIOS_STATE_DIR: options.stateDir, AIOS_RUN_DIR: options.runDir, AIOS_SERVICES_DIR: options.servicesDir },
     stateReady: () => stateReady,
     enabledFile: path.join(options.stateDir, 'services-enabled.json'),
+    onState: (service, next, previous) => serviceMemory.record(serviceEvents(service, next, previous)),
   });
 
   let shuttingDown: PowerAction | null = null;
@@ -128,6 +132,8 @@ export async function runInit(options: InitOptions): Promise<never> {
       log,
       startupMounts,
       graceMs: options.shutdownGraceMs,
+      // The services' last exits reach memory before the state disk goes (a few seconds at most).
+      afterServicesStopped: () => Promise.race([serviceMemory.flush(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]),
       beforeEnd: () => {
         control.close();
         cgroups?.remove();
@@ -172,6 +178,7 @@ export async function runInit(options: InitOptions): Promise<never> {
   stateReady = true;
   cgroups?.delegateControllers();
   supervisor.stateReady();
+  serviceMemory.stateReady();
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
 
   const now = uptimeSeconds();

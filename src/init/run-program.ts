@@ -8,10 +8,14 @@ export interface ProgramResult {
   stderr: string;
 }
 
-export function runProgram(reaper: Reaper, argv: string[], timeoutMs = 60_000): Promise<ProgramResult> {
+/** `input`, when given, is written to the program's stdin (which is then closed). */
+export function runProgram(reaper: Reaper, argv: string[], timeoutMs = 60_000, input?: string): Promise<ProgramResult> {
   return new Promise((resolve) => {
     const [file, ...args] = argv;
-    const child = reaper.spawnTracked(file!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    const child = reaper.spawnTracked(file!, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: { PATH: '/usr/bin:/bin' } });
+    // A program that exits without reading all of it gives EPIPE here: its exit status tells.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

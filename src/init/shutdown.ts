@@ -29,6 +29,8 @@ export interface ShutdownContext {
   /** Mount points present when init started: a container leaves these alone. */
   startupMounts: ReadonlySet<string>;
   graceMs: number;
+  /** Called once the services are down, before the remaining processes are killed. */
+  afterServicesStopped?(): Promise<void>;
   /** Called just before the end (closing sockets, removing the cgroup folder). */
   beforeEnd(): void;
 }
@@ -48,6 +50,7 @@ export async function shutdown(action: PowerAction, ctx: ShutdownContext): Promi
   for (const service of ctx.supervisor.list()) {
     log.info({ service: service.name, lastExit: service.lastExit }, `shutdown: ${service.name} stopped`);
   }
+  await ctx.afterServicesStopped?.();
   native().sync();
 
   step('terminating remaining processes');

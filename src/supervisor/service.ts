@@ -71,6 +71,8 @@ export interface ServiceEnvironment {
   stateReady(): boolean;
   /** JSON map of service name to enabled, written by enable/disable (absent: the files decide). */
   enabledFile?: string;
+  /** Told every state transition of every service (init remembers them); must not throw. */
+  onState?(service: Service, next: ServiceState, previous: ServiceState): void;
 }
 
 export interface ServiceEvents {

@@ -267,7 +267,15 @@ export class Supervisor {
       service.enabled = enabled;
       service.wanted = enabled;
     }
-    service.on('state', () => this.#queueReconcile());
+    service.on('state', (next, previous) => {
+      try {
+        this.#env.onState?.(service, next, previous);
+      } catch (error) {
+        // An observer's bug must not break the state machine that told it.
+        this.#log.error({ err: error, service: service.name }, 'a service state observer failed');
+      }
+      this.#queueReconcile();
+    });
     this.services.set(spec.name, service);
   }
 
