@@ -8,8 +8,6 @@
 // - Nothing runs without a verdict of allow or notify, or an approval bound to this exact call.
 // - The caller always gets a result, never an exception: `{ ok, data }` or
 //   `{ ok: false, code, message }`, so that a model can read the failure and try again.
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { AuditLog, Verdict } from '../audit/audit-log.ts';
 import { redactSecrets } from '../audit/canonical.ts';
 import type { MemoryStore } from '../memory/store.ts';
@@ -49,6 +47,8 @@ export interface PipelineOptions {
   ask?(request: ApprovalRequest, settled: AbortSignal): Promise<'approved' | 'denied' | undefined>;
   /** Shown before the call runs when the verdict is notify. */
   onNotify?(tool: Tool, decision: Decision): void;
+  /** How many automatic and before-tool snapshots to keep ([snapshots] keep_automatic; default 24). */
+  keepSnapshots?: number;
   /** Where a one-line summary of every call is remembered (the audit log keeps the proof). */
   memory?: MemoryStore;
 }
@@ -137,7 +137,7 @@ async function judgeAndRun(name: string, args: unknown, options: PipelineOptions
   let snapshot: string | undefined;
   if (tool.undo === 'snapshot' && tool.risk !== 'low' && tool.paths) {
     try {
-      snapshot = takeSnapshot(tool, tool.paths(input).write ?? [], options.context.stateDir) ?? undefined;
+      snapshot = await snapshotBefore(tool, input, options);
     } catch (error) {
       // A change that was meant to be undoable does not run without its snapshot.
       const message = `${tool.name} did not run: the snapshot before it failed: ${(error as Error).message}`;
@@ -181,6 +181,25 @@ async function judgeAndRun(name: string, args: unknown, options: PipelineOptions
   }
 }
 
+/**
+ * What the call will change, kept as a before-tool snapshot (restorable with `aios restore`):
+ * a path that does not exist yet is recorded as absent, so restoring removes what the call made.
+ */
+async function snapshotBefore(tool: Tool, input: unknown, options: PipelineOptions): Promise<string | undefined> {
+  const paths = tool.paths?.(input).write ?? [];
+  if (paths.length === 0) return undefined;
+  const { createSnapshot } = await import('../recovery/snapshots.ts');
+  const metadata = await createSnapshot({
+    stateDir: options.context.stateDir,
+    paths,
+    trigger: 'before-tool',
+    description: `before ${tool.name}`,
+    tool: { name: tool.name, args: redactSecrets(input ?? {}), actor: options.actor },
+    keepAutomatic: options.keepSnapshots,
+  });
+  return metadata.id;
+}
+
 async function obtainApproval(
   tool: Tool,
   input: unknown,
@@ -214,23 +233,4 @@ async function obtainApproval(
   if (final.state === 'used') return { ok: true, approval: `${final.id} by ${final.answeredBy}` };
   const why = final.state === 'expired' ? `nobody answered approval request ${final.id} before it expired (a request without an answer counts as no)` : `approval request ${final.id} was denied by ${final.answeredBy}`;
   return { ok: false, approval: `${final.id} ${final.state}${final.answeredBy ? ` by ${final.answeredBy}` : ''}`, id: final.id, code: final.state === 'expired' ? 'EEXPIRED' : 'EREFUSED', message: `${tool.name} did not run: ${why}` };
-}
-
-/**
- * Copies what a risky call will change into STATE/snapshots/ID first, with a manifest of where
- * each copy came from. (Listing and restoring snapshots is the recovery subsystem's job.)
- */
-function takeSnapshot(tool: Tool, paths: string[], stateDir: string): string | null {
-  const existing = paths.filter((p) => existsSync(p));
-  if (existing.length === 0) return null;
-  const id = `${new Date().toISOString().replace(/[:.]/g, '-')}-${tool.name}`;
-  const dir = path.join(stateDir, 'snapshots', id);
-  mkdirSync(dir, { recursive: true });
-  const entries = existing.map((source, i) => {
-    const copy = path.join(dir, String(i));
-    cpSync(source, copy, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    return { source, copy: String(i) };
-  });
-  writeFileSync(path.join(dir, 'manifest.json'), `${JSON.stringify({ id, tool: tool.name, createdAt: new Date().toISOString(), entries }, null, 2)}\n`);
-  return id;
 }

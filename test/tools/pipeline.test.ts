@@ -11,6 +11,8 @@ import { canonicalJson } from '../../src/audit/canonical.ts';
 import { ApprovalStore, type ApprovalRequest } from '../../src/policy/approvals.ts';
 import { permissionsSchema } from '../../src/policy/config.ts';
 import { Policy } from '../../src/policy/policy.ts';
+import { restoreSnapshot } from '../../src/recovery/restore.ts';
+import { loadSnapshot } from '../../src/recovery/snapshots.ts';
 import { shellExecTool } from '../../src/tools/exec-tools.ts';
 import { fsDeleteTool, fsReadTool, fsWriteTool } from '../../src/tools/fs-tools.ts';
 import { runToolCall, type PipelineOptions, type Session } from '../../src/tools/pipeline.ts';
@@ -320,7 +322,7 @@ t.test('a failing tool: its code and message, audited as an error', async (t) =>
   t.equal(row.resultDigest, sha256(canonicalJson({ code: 'ENOENT', message: 'no such thing' })));
 });
 
-t.test('snapshot: an undoable risky change is copied to STATE/snapshots/ID before the tool runs', async (t) => {
+t.test('snapshot: an undoable risky change is kept in STATE/snapshots/ID before the tool runs, and restores', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aios-pipeline-snap-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'config');
@@ -340,21 +342,30 @@ t.test('snapshot: an undoable risky change is copied to STATE/snapshots/ID befor
   });
   h = harness(t, [snap.tool]);
   const result = await runToolCall('test.snap', { value: 'x' }, h.options());
-  t.match(result, { ok: true, snapshot: /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-test\.snap$/ });
+  t.match(result, { ok: true, snapshot: /^[0-9A-Z]{26}$/ });
   const id = result.snapshot!;
-  t.same(seenAtRun, [id], 'the snapshot existed before the tool ran');
-  const folder = path.join(h.stateDir, 'snapshots', id);
-  const manifest = JSON.parse(readFileSync(path.join(folder, 'manifest.json'), 'utf8'));
-  t.match(manifest, { id, tool: 'test.snap', entries: [{ source: file, copy: '0' }] });
-  t.equal(readFileSync(path.join(folder, '0'), 'utf8'), 'old', 'the copy holds the content from before');
+  t.same(seenAtRun, [id], 'the snapshot existed (complete, under its id) before the tool ran');
+  const metadata = loadSnapshot(h.stateDir, id);
+  t.match(metadata, { id, trigger: 'before-tool', tool: { name: 'test.snap', args: { value: 'x' }, actor: ACTOR }, paths: [file], entries: [{ path: file, type: 'file', size: 3 }] });
   t.equal(readFileSync(file, 'utf8'), 'new');
+  await restoreSnapshot(id, { stateDir: h.stateDir });
+  t.equal(readFileSync(file, 'utf8'), 'old', 'restoring the snapshot undoes the call');
 
   // The real fs.write, through the pipeline, the same way.
   const real = harness(t, [fsWriteTool as Tool]);
   const written = await runToolCall('fs.write', { path: file, content: 'newer', mode: 'overwrite' }, real.options());
   t.match(written, { ok: true, decision: { verdict: 'notify' } });
-  t.equal(readFileSync(path.join(real.stateDir, 'snapshots', written.snapshot!, '0'), 'utf8'), 'new');
   t.equal(readFileSync(file, 'utf8'), 'newer');
+  await restoreSnapshot(written.snapshot!, { stateDir: real.stateDir });
+  t.equal(readFileSync(file, 'utf8'), 'old');
+
+  // A file the call creates is recorded as absent: restoring removes it.
+  const created = path.join(dir, 'created');
+  const made = await runToolCall('fs.write', { path: created, content: 'fresh', mode: 'overwrite' }, real.options());
+  t.match(made, { ok: true, snapshot: /^[0-9A-Z]{26}$/ });
+  t.match(loadSnapshot(real.stateDir, made.snapshot!).entries, [{ path: created, type: 'absent' }]);
+  await restoreSnapshot(made.snapshot!, { stateDir: real.stateDir });
+  t.equal(existsSync(created), false);
 
   // A low-risk tool gets none.
   const low = counting('test.low', ['writes'], 'low', { undo: 'snapshot', paths: () => ({ write: [file] }) });

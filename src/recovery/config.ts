@@ -1,0 +1,44 @@
+// The [snapshots] section of /etc/aios/config.toml: what a snapshot covers, how many automatic
+// ones are kept, and how often one is taken.
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import * as z from 'zod/mini';
+import { ConfigError, DEFAULT_CONFIG_FILE } from '../policy/config.ts';
+
+const absolute = z.string().check(z.startsWith('/', 'must be an absolute path'));
+
+export const snapshotsSchema = z.strictObject({
+  /** Default: /etc, the state directory, /usr/local. */
+  paths: z.optional(z.array(absolute).check(z.minLength(1, 'name at least one path'))),
+  /** Left out of every snapshot (the snapshots themselves and aiOS's live databases always are). */
+  exclude: z._default(z.array(absolute), []),
+  keep_automatic: z._default(z.int().check(z.gte(1), z.lte(10_000)), 24),
+  /** Minutes between periodic snapshots; 0 turns them off. */
+  interval_minutes: z._default(z.int().check(z.gte(0), z.lte(7 * 24 * 60)), 60),
+});
+
+export type SnapshotSettings = Omit<z.infer<typeof snapshotsSchema>, 'paths'> & { paths: string[] };
+
+export function defaultSnapshotPaths(stateDir: string): string[] {
+  return ['/etc', stateDir, '/usr/local'];
+}
+
+/** The settings from the file (missing file or section: the defaults); errors name the key. */
+export function loadSnapshotSettings(file: string, stateDir: string): SnapshotSettings {
+  let toml: Record<string, unknown> = {};
+  try {
+    toml = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    if (!(missing && file === DEFAULT_CONFIG_FILE)) {
+      throw new ConfigError(missing || (error as NodeJS.ErrnoException).code ? `Cannot read the configuration ${file}: ${(error as Error).message}` : `${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+    }
+  }
+  const value = toml.snapshots ?? {};
+  const parsed = snapshotsSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${file}: [${['snapshots', ...issue.path.map(String)].join('.')}] ${issue.message}`);
+  }
+  return { ...parsed.data, paths: parsed.data.paths ?? defaultSnapshotPaths(stateDir) };
+}
