@@ -16,6 +16,7 @@ import {
 } from './interfaces/cli/init-commands.ts';
 import { auditCommand } from './interfaces/cli/audit-commands.ts';
 import { memoryCommand } from './interfaces/cli/memory-commands.ts';
+import { restoreCommand, snapshotCommand, snapshotsCommand } from './interfaces/cli/snapshot-commands.ts';
 import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
@@ -38,6 +39,9 @@ const COMMANDS: Command[] = [
   auditCommand,
   memoryCommand,
   memoryIngestCommand,
+  snapshotCommand,
+  snapshotsCommand,
+  restoreCommand,
 ];
 
 function overview(): string {
