@@ -10,7 +10,7 @@
 //   `{ ok: false, code, message }`, so that a model can read the failure and try again.
 import type { AuditLog, Verdict } from '../audit/audit-log.ts';
 import { redactSecrets } from '../audit/canonical.ts';
-import type { MemoryStore } from '../memory/store.ts';
+import type { MemoryStore, NewMemory } from '../memory/store.ts';
 import type { ApprovalRequest, ApprovalStore } from '../policy/approvals.ts';
 import type { Decision, Policy } from '../policy/policy.ts';
 import { describeInputError, type Tool, type ToolContext } from './tool.ts';
@@ -63,7 +63,11 @@ export async function runToolCall(name: string, args: unknown, options: Pipeline
   return trouble.auditError ? { ...result, auditError: trouble.auditError } : result;
 }
 
-/** "fs.write {"path":"/etc/x"} → ok": what a person or a model later searches for. */
+/**
+ * "fs.write {"path":"/etc/x"} → ok": what a person or a model later searches for, with the
+ * paths the call writes (so that "what changed in /etc" finds it) and, when the tool says what
+ * a successful call changed (pkg.install), a memory of that change beside it.
+ */
 function remember(name: string, args: unknown, result: CallResult, options: PipelineOptions): void {
   if (!options.memory) return;
   let shown: string;
@@ -75,13 +79,24 @@ function remember(name: string, args: unknown, result: CallResult, options: Pipe
   if (shown.length > 300) shown = `${shown.slice(0, 297)}...`;
   const outcome = result.ok ? `ok (${result.decision?.verdict ?? 'allow'})` : `${result.code}: ${result.message.slice(0, 200)}`;
   try {
-    options.memory.add({
+    const tool = options.tools.get(name);
+    const parsed = tool?.input.safeParse(args);
+    const input: unknown = parsed?.success ? parsed.data : undefined;
+    const paths = tool && input !== undefined ? (tool.paths?.(input).write ?? []) : [];
+    const changes = tool ? tool.effects.includes('writes') || tool.effects.includes('destructive') : false;
+    const call: NewMemory = {
       type: 'tool',
       tier: 'operational',
       content: `${name} ${shown} → ${outcome}`,
       source: options.actor,
-      metadata: { tool: name, ok: result.ok, code: result.ok ? null : result.code, auditSeq: result.auditSeq, verdict: result.decision?.verdict ?? null },
-    });
+      metadata: { tool: name, ok: result.ok, code: result.ok ? null : result.code, auditSeq: result.auditSeq, verdict: result.decision?.verdict ?? null, changes, ...(paths.length ? { paths } : {}) },
+    };
+    const change = result.ok && tool?.remember ? tool.remember(input, result.data) : null;
+    options.memory.addMany(
+      change
+        ? [call, { type: change.type, tier: 'operational', content: change.content, source: options.actor, metadata: { ...change.metadata, tool: name, auditSeq: result.auditSeq, ...(paths.length ? { paths } : {}) } }]
+        : [call],
+    );
   } catch {
     // Memory is a convenience; the audit log is the record. A full disk must not fail the call.
   }

@@ -3,7 +3,7 @@
 // checked against Arch's rule and always follow `--`, so no name can become an option
 // (`--overwrite=*`) or reach a shell (there is none: pacman runs with an argument array).
 import * as z from 'zod/mini';
-import { defineTool, ToolError, type ToolContext } from './tool.ts';
+import { defineTool, ToolError, type ChangeMemory, type ToolContext } from './tool.ts';
 import { findProgram, runProgram, type ProgramResult } from './sys-tools.ts';
 
 const NAME = /^[a-z0-9@_+][a-z0-9@._+-]*$/;
@@ -289,6 +289,21 @@ function transaction(requested: string[], result: ProgramResult): Transaction {
   };
 }
 
+/** `vim-runtime-9.1.1000-1` → `vim-runtime`: pacman's name-version-release. */
+export function packageNameOf(nameVersion: string): string {
+  return nameVersion.replace(/-[^-]+-[^-]+$/, '');
+}
+
+/** A transaction that changed something, as a `package` memory ("installed vim, gpm (asked for vim)"). */
+function packageMemory(action: 'install' | 'remove' | 'upgrade', t: Transaction): ChangeMemory | null {
+  if (t.changed.length === 0) return null;
+  const packages = t.changed.map(packageNameOf);
+  const shown = packages.length > 40 ? `${packages.slice(0, 40).join(', ')} and ${packages.length - 40} more` : packages.join(', ');
+  const verb = { install: 'installed', remove: 'removed', upgrade: 'upgraded' }[action];
+  const asked = t.requested.length > 0 && t.requested.join() !== packages.join() ? ` (asked for ${t.requested.join(', ')})` : '';
+  return { type: 'package', content: `${verb} ${shown}${asked}`, metadata: { action, packages, versions: t.changed, requested: t.requested } };
+}
+
 function renderTransaction(verb: string, t: Transaction): string {
   if (t.nothingToDo && t.changed.length === 0) return `nothing to do${t.upToDate.length ? ` (${t.upToDate.join(', ')} up to date)` : ''}`;
   return `${verb} ${t.changed.length} package${t.changed.length === 1 ? '' : 's'}: ${t.changed.join(' ')}${t.upToDate.length ? `\nalready up to date: ${t.upToDate.join(' ')}` : ''}`;
@@ -311,6 +326,7 @@ export const installTool = defineTool({
     return transaction(input.names, result);
   },
   render: (t) => renderTransaction('installed', t),
+  remember: (_input, t) => packageMemory('install', t),
 });
 
 export const removeTool = defineTool({
@@ -330,6 +346,7 @@ export const removeTool = defineTool({
     return transaction(input.names, result);
   },
   render: (t) => renderTransaction('removed', t),
+  remember: (_input, t) => packageMemory('remove', t),
 });
 
 export const upgradeTool = defineTool({
@@ -349,6 +366,7 @@ export const upgradeTool = defineTool({
     return transaction([], result);
   },
   render: (t) => renderTransaction('upgraded', t),
+  remember: (_input, t) => packageMemory('upgrade', t),
 });
 
 export const PKG_TOOLS = [searchTool, infoTool, installTool, removeTool, upgradeTool, listTool];

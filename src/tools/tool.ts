@@ -2,6 +2,7 @@
 // what the call touches, and the schemas shown to models and MCP clients (registry.ts).
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import type { MemoryType } from '../memory/store.ts';
 
 // zod/mini ships without messages ("Invalid input"); models and people need the English ones
 // (this locale only: z.locales would bundle all of them).
@@ -52,6 +53,17 @@ export interface Tool<I extends z.ZodMiniType = z.ZodMiniType, O = unknown> {
   run(input: z.infer<I>, context: ToolContext): Promise<O>;
   /** The answer as a person reads it at the prompt. */
   render(output: O): string;
+  /**
+   * What a successful call changed, remembered beside the call's one-line summary (pkg.install:
+   * a `package` memory, so that "what did I install yesterday" finds it); null when nothing did.
+   */
+  remember?(input: z.infer<I>, output: O): ChangeMemory | null;
+}
+
+export interface ChangeMemory {
+  type: MemoryType;
+  content: string;
+  metadata: Record<string, unknown>;
 }
 
 export function defineTool<I extends z.ZodMiniType, O>(tool: Tool<I, O>): Tool<I, O> {
