@@ -3,7 +3,7 @@
 // Order, and why:
 //   1. verify every checksum (a corrupt snapshot is refused before anything changes);
 //   2. compute the changes (what `--dry-run` and `aios snapshot diff` show);
-//   3. take a safety snapshot of the same paths (a restore can itself be undone);
+//   3. take a safety snapshot of what will change (so that a restore can itself be undone);
 //   4. packages (pacman may rewrite files in /etc, which step 5 then puts back);
 //   5. files: each written beside its target and renamed over it, with owner, mode and time;
 //      databases through SQLite's backup API into the live file, so that a process holding it
@@ -146,9 +146,12 @@ export async function restoreSnapshot(id: string, options: RestoreOptions): Prom
   const metadata = loadSnapshot(options.stateDir, id);
   const unlock = lock(options.stateDir);
   try {
-    const data = await openVerified(options.stateDir, metadata, progress);
+    const diff = await diffSnapshot(metadata);
+    const needed = new Set(diff.changes.filter((c) => c.kind !== 'remove' && c.kind !== 'attributes').map((c) => c.path));
+    // Verified (and unpacked) before anything changes, a dry run included: a corrupt snapshot
+    // is found out before anyone decides to restore it.
+    const data = await openVerified(options.stateDir, metadata, { onProgress: progress, only: needed });
     try {
-      const diff = await diffSnapshot(metadata);
       if (options.dryRun) return { id, dryRun: true, diff, safety: null, services: [], problems: [] };
       if (diff.changes.length === 0 && (diff.packages === null || (diff.packages.install.length === 0 && diff.packages.remove.length === 0))) {
         return { id, dryRun: false, diff, safety: null, services: [], problems: [] };
@@ -158,7 +161,8 @@ export async function restoreSnapshot(id: string, options: RestoreOptions): Prom
       try {
         safety = await createSnapshot({
           stateDir: options.stateDir,
-          paths: metadata.paths,
+          // Only what the restore will touch: enough to undo it, and far cheaper than everything.
+          paths: outermost(diff.changes.map((c) => c.path)),
           exclude: metadata.excluded,
           trigger: 'automatic',
           description: `safety snapshot before restoring ${id}`,
@@ -206,6 +210,14 @@ export async function restoreSnapshot(id: string, options: RestoreOptions): Prom
   } finally {
     unlock();
   }
+}
+
+/** The paths not inside another one of them. */
+function outermost(paths: string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  const kept: string[] = [];
+  for (const p of sorted) if (!isUnder(p, kept)) kept.push(p);
+  return kept;
 }
 
 /** Services whose definition file is among the changes. */

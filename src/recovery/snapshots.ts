@@ -399,10 +399,13 @@ export interface OpenedData {
 }
 
 /**
- * The snapshot's data, every checksum verified. An archive is unpacked into a private directory
+ * The snapshot's data, checksums verified: the archive's, then each file's (all of them, or those
+ * in `only`, the ones a restore will write). An archive is unpacked into a private directory
  * beside the snapshots (removed by close()). Throws ECORRUPT naming what does not match.
  */
-export async function openVerified(stateDir: string, metadata: SnapshotMetadata, onProgress: (line: string) => void = () => {}): Promise<OpenedData> {
+export async function openVerified(stateDir: string, metadata: SnapshotMetadata, options: { onProgress?: (line: string) => void; only?: ReadonlySet<string> } = {}): Promise<OpenedData> {
+  const onProgress = options.onProgress ?? (() => {});
+  const wanted = (entryPath: string): boolean => options.only?.has(entryPath) ?? true;
   const home = path.join(snapshotsDir(stateDir), metadata.id);
   let root = home;
   let close = (): void => {};
@@ -419,17 +422,24 @@ export async function openVerified(stateDir: string, metadata: SnapshotMetadata,
     close = () => rmSync(root, { recursive: true, force: true });
     try {
       const tar = await import('tar');
-      onProgress(`unpacking ${formatSize(metadata.sizes.bytes)}`);
-      await tar.extract({ cwd: root, file: archive, zstd: true, preservePaths: false });
+      onProgress(`unpacking ${options.only ? `${options.only.size} of ${metadata.sizes.files} files` : formatSize(metadata.sizes.bytes)}`);
+      await tar.extract({
+        cwd: root,
+        file: archive,
+        zstd: true,
+        preservePaths: false,
+        // The archive's checksum covers every byte; only the files a restore needs are unpacked.
+        filter: (name, entry) => ('type' in entry && entry.type === 'Directory' ? false : wanted(`/${name.replace(/^files\//, '')}`)),
+      });
     } catch (error) {
       close();
       throw new SnapshotError('ECORRUPT', `snapshot ${metadata.id} is corrupt: its archive cannot be unpacked (${(error as Error).message}); nothing was restored`);
     }
   }
   try {
-    onProgress(`checking ${metadata.sizes.files} files`);
+    onProgress(`checking ${options.only?.size ?? metadata.sizes.files} files`);
     for (const entry of metadata.entries) {
-      if (entry.type !== 'file' && entry.type !== 'sqlite') continue;
+      if ((entry.type !== 'file' && entry.type !== 'sqlite') || !wanted(entry.path)) continue;
       const blob = path.join(root, blobPath(entry.path));
       let sum: string;
       try {
