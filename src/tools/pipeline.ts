@@ -54,7 +54,8 @@ export interface PipelineOptions {
 }
 
 /** Tools whose output carries text other people wrote: after them, the conversation is tainted. */
-const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'service.read', 'shell.exec', 'process.spawn', 'process.read', 'net.read']);
+// (memory.read: remembered chat turns and answers quote what was read before.)
+const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'service.read', 'shell.exec', 'process.spawn', 'process.read', 'net.read', 'memory.read']);
 
 export async function runToolCall(name: string, args: unknown, options: PipelineOptions): Promise<CallResult> {
   const trouble: { auditError?: string } = {};

@@ -5,6 +5,7 @@ import * as z from 'zod/mini';
 import { EXEC_TOOLS } from './exec-tools.ts';
 import { FS_TOOLS } from './fs-tools.ts';
 import { LOG_TOOLS } from './log-tools.ts';
+import { MEMORY_TOOLS } from './memory-tools.ts';
 import { NET_TOOLS } from './net-tools.ts';
 import { PKG_TOOLS } from './pkg-tools.ts';
 import { PROCESS_TOOLS } from './process-tools.ts';
@@ -23,6 +24,7 @@ export const ALL_TOOLS: readonly Tool[] = [
   ...PKG_TOOLS,
   ...SEC_TOOLS,
   ...LOG_TOOLS,
+  ...MEMORY_TOOLS,
 ] as Tool[];
 
 export function toolMap(tools: readonly Tool[] = ALL_TOOLS): Map<string, Tool> {

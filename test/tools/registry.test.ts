@@ -14,6 +14,7 @@ const EXPECTED: Record<string, string[]> = {
   sys: ['info', 'cpu', 'memory', 'disks', 'temperatures', 'uptime'],
   sec: ['file_permissions', 'listening_audit', 'shell_users', 'failed_logins'],
   log: ['search'],
+  memory: ['search'],
   shell: ['exec'],
 };
 
