@@ -7,6 +7,8 @@ import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSyn
 import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { redactSecrets } from '../../audit/canonical.ts';
+import type { MemoryStore, NewMemory } from '../../memory/store.ts';
 import { native } from '../../native/index.ts';
 import { decide, RULES, TOOL_RULE } from '../../models/reactive.ts';
 import { callTool } from '../../tools/tool.ts';
@@ -108,12 +110,21 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
       question = null;
       rl.setPrompt(PROMPT);
     });
-  const session: ConsoleSession = { editedArgs: undefined, ask, guard: null };
+  const session: ConsoleSession = {
+    editedArgs: undefined,
+    ask,
+    guard: null,
+    memory: null,
+    id: `${path.basename(options.tty ?? 'stdin')}-${process.pid}-${Date.now()}`,
+    actor: `user:console${options.tty ? `:${path.basename(options.tty)}` : ''}`,
+    turns: [],
+  };
 
   rl.on('line', (line) => {
     if (question) {
       const answerQuestion = question;
       question = null;
+      if (line.trim() !== '') session.turns.push(chatTurn(session, 'user', line.trim(), { reply: 'approval' }));
       answerQuestion(line);
       return;
     }
@@ -125,10 +136,20 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     }
     saveHistory(historyFile, text);
     running = new AbortController();
-    void answer(text, options, running.signal, say, session).finally(() => {
-      running = null;
-      rl.prompt();
-    });
+    session.turns = [chatTurn(session, 'user', text)];
+    // What the answer says is kept (shortened) as the other half of the chat turn.
+    const said: string[] = [];
+    const sayAndKeep = (answerText: string): void => {
+      said.push(answerText);
+      say(answerText);
+    };
+    void answer(text, options, running.signal, sayAndKeep, session)
+      .catch((error: unknown) => sayAndKeep(`error: ${(error as Error).message}`))
+      .finally(() => {
+        running = null;
+        rl.prompt();
+      })
+      .then(() => rememberTurns(options, session, said));
   });
 
   rl.prompt();
@@ -158,6 +179,70 @@ interface ConsoleSession {
   ask: NonNullable<PipelineOptions['ask']>;
   /** Policy, audit log and approvals, opened at the first tool call (the state disk is mounted by then). */
   guard: (Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools' | 'memory'> & { run: typeof import('../../tools/pipeline.ts').runToolCall }) | null;
+  /** The memory store, being opened or open (null: not yet, or it would not open last time). */
+  memory: Promise<MemoryStore> | null;
+  /** Names this console's conversation in its chat memories. */
+  id: string;
+  actor: string;
+  /** The chat turns of the request running now, remembered when it is answered. */
+  turns: NewMemory[];
+}
+
+/** One line typed here, or what was answered, as a `chat` memory (secrets in JSON arguments redacted). */
+function chatTurn(session: ConsoleSession, role: 'user' | 'assistant', content: string, extra: Record<string, unknown> = {}): NewMemory {
+  return {
+    type: 'chat',
+    tier: 'operational',
+    content: role === 'user' ? redactTyped(content) : content,
+    source: role === 'user' ? session.actor : 'tier:reactive',
+    metadata: { session: session.id, role, ...extra },
+    createdAt: new Date(),
+  };
+}
+
+/** `tool net.http_get {"headers":{"authorization":"…"}}` or edited arguments: the JSON with its secrets redacted. */
+function redactTyped(line: string): string {
+  const call = /^(tool [a-z]+\.[a-z_]+\s+)(\{.*\})$/s.exec(line);
+  const json = call ? call[2]! : /^\{.*\}$/s.test(line) ? line : null;
+  if (json === null) return line;
+  try {
+    return `${call ? call[1] : ''}${JSON.stringify(redactSecrets(JSON.parse(json)))}`;
+  } catch {
+    return line;
+  }
+}
+
+/** The answer in a line: its first line, shortened, and how much more there was. */
+export function summarizeAnswer(said: string[]): string {
+  const lines = said.join('\n').split('\n').map((l) => l.trim()).filter(Boolean);
+  if (lines.length === 0) return '(no answer)';
+  const first = lines[0]!.length > 200 ? `${lines[0]!.slice(0, 197)}...` : lines[0]!;
+  return lines.length > 1 ? `${first} (+${lines.length - 1} more line${lines.length === 2 ? '' : 's'})` : first;
+}
+
+/** The memory store, opened once the state disk is there; a store that would not open is tried again next time. */
+function openMemory(options: ConsoleOptions, session: ConsoleSession): Promise<MemoryStore> {
+  session.memory ??= (async () => {
+    await stateReady(options.runDir, new AbortController().signal);
+    // Loaded here, not at start-up: better-sqlite3 stays out of the startup snapshot.
+    const { MemoryStore } = await import('../../memory/store.ts');
+    return MemoryStore.open(MemoryStore.pathIn(options.stateDir));
+  })().catch((error: unknown) => {
+    session.memory = null;
+    throw error;
+  });
+  return session.memory;
+}
+
+/** The request's chat turns and a summary of its answer; memory is a convenience, so failures are quiet. */
+async function rememberTurns(options: ConsoleOptions, session: ConsoleSession, said: string[]): Promise<void> {
+  const turns = [...session.turns, chatTurn(session, 'assistant', summarizeAnswer(said))];
+  session.turns = [];
+  try {
+    (await openMemory(options, session)).addMany(turns);
+  } catch {
+    // A full disk or a store that cannot open must not disturb the prompt.
+  }
 }
 
 async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
@@ -196,23 +281,20 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     try {
       await stateReady(options.runDir, signal);
       // Loaded here, not at start-up: the console's first prompt (and the startup snapshot) stay small.
-      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }, { MemoryStore }] = await Promise.all([
+      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }] = await Promise.all([
         import('../../policy/setup.ts'),
         import('../../policy/approvals.ts'),
         import('../../tools/registry.ts'),
         import('../../tools/pipeline.ts'),
-        import('../../memory/store.ts'),
       ]);
       const where = locations({ state: options.stateDir, run: options.runDir });
       const policy = loadPolicy(where);
       const { log: audit, warning } = openAudit(where);
       if (warning) say(`warning: ${warning}`);
-      let memory: ReturnType<typeof MemoryStore.open> | undefined;
-      try {
-        memory = MemoryStore.open(MemoryStore.pathIn(where.stateDir));
-      } catch (error) {
+      const memory = await openMemory(options, session).catch((error: unknown) => {
         say(`warning: calls are not remembered (${(error as Error).message}); the audit log still records them`);
-      }
+        return undefined;
+      });
       session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, memory };
     } catch (error) {
       // Nothing runs around the policy: without it, no tool runs at all.
@@ -227,7 +309,7 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     session.editedArgs = undefined;
     const result = await run(name, args, {
       ...guard,
-      actor: `user:console${options.tty ? `:${path.basename(options.tty)}` : ''}`,
+      actor: session.actor,
       context: { runDir: options.runDir, stateDir: options.stateDir, signal },
       // No taint here: the reactive tier acts on what the person typed, not on text a model read.
       ask: session.ask,
