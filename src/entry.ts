@@ -18,7 +18,7 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   controlRequestSchema.safeParse({ cmd: 'ping' });
   controlRequestSchema.safeParse({ cmd: 'logs', name: 'x' });
   for (const tool of SYSTEM_TOOLS) tool.input.safeParse({});
-  for (const line of ['status', 'services', 'logs x', 'restart x', 'boot', 'poweroff', 'reboot', 'help', 'nonsense']) decide(line);
+  for (const line of ['status', 'services', 'logs x', 'restart x', 'boot', 'poweroff', 'reboot', 'help', 'nonsense', 'what did I install yesterday', 'when did x last crash', 'what changed in /etc this week', 'what happened on monday']) decide(line);
   warmUpRendering();
   warmUpSupervision();
   warmUpSpawn();
