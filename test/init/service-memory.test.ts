@@ -2,12 +2,15 @@
 // waits for the state directory and drops (counting) what cannot be written, and a real init
 // whose crashing service shows up as exit/restart/failed memories, without PID 1 ever loading
 // SQLite.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import pino from 'pino';
 import { MemoryStore } from '../../src/memory/store.ts';
 import { serviceEvents, ServiceMemory, type IngestLine, type WriteOutcome } from '../../src/init/service-memory.ts';
-import { logged, sleep, startInit, waitFor } from '../helpers/init-harness.ts';
+import { logged, MAIN, sleep, startInit, waitFor } from '../helpers/init-harness.ts';
 
 const quiet = pino({ level: 'silent' });
 
@@ -96,6 +99,22 @@ t.test('the queue waits for the state directory, is bounded, and drops what cann
   await memory.flush();
   t.same(batches[3], ['s10'], 'flush writes at once (shutdown)');
   t.equal(memory.queued, 0);
+});
+
+t.test('aios memory-ingest: JSON lines in, all or none', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'aios-ingest-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ingest = (input: string) => spawnSync(process.execPath, [MAIN, 'memory-ingest', '--state', dir], { input, encoding: 'utf8' });
+  const good = `${JSON.stringify(event(1))}\n\n${JSON.stringify(event(2))}\n`;
+  t.match(ingest(good), { status: 0, stdout: '{"added":2}\n' });
+  const bad = ingest(`${JSON.stringify(event(3))}\n${JSON.stringify({ ...event(4), type: 'gossip' })}\n`);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr, /nothing added: Expected the type to be one of/);
+  t.match(ingest('{"type":"service"\n'), { status: 2, stderr: /line 1 is not JSON/ });
+  t.match(ingest(`${JSON.stringify({ ...event(5), createdAt: 'yesterday' })}\n`), { status: 2, stderr: /line 1: createdAt: / });
+  const store = MemoryStore.open(MemoryStore.pathIn(dir));
+  t.teardown(() => store.close());
+  t.same(store.search('', { type: 'service' }).map((m) => m.metadata.service).sort(), ['s1', 's2'], 'only the good batch is there');
 });
 
 t.test('a real init: a crashing service is remembered as exit, restart and failed; PID 1 never loads SQLite', async (t) => {
