@@ -10,6 +10,7 @@ import { NET_TOOLS } from './net-tools.ts';
 import { PKG_TOOLS } from './pkg-tools.ts';
 import { PROCESS_TOOLS } from './process-tools.ts';
 import { SEC_TOOLS } from './sec-tools.ts';
+import { SNAPSHOT_TOOLS } from './snapshot-tools.ts';
 import { SYS_INFO_TOOLS } from './sys-tools.ts';
 import { SYSTEM_TOOLS } from './system-tools.ts';
 import type { Tool } from './tool.ts';
@@ -25,6 +26,7 @@ export const ALL_TOOLS: readonly Tool[] = [
   ...SEC_TOOLS,
   ...LOG_TOOLS,
   ...MEMORY_TOOLS,
+  ...SNAPSHOT_TOOLS,
 ] as Tool[];
 
 export function toolMap(tools: readonly Tool[] = ALL_TOOLS): Map<string, Tool> {

@@ -15,6 +15,7 @@ const EXPECTED: Record<string, string[]> = {
   sec: ['file_permissions', 'listening_audit', 'shell_users', 'failed_logins'],
   log: ['search'],
   memory: ['search'],
+  snapshot: ['list', 'create', 'diff', 'restore'],
   shell: ['exec'],
 };
 
@@ -23,7 +24,7 @@ const EXPECTED: Record<string, string[]> = {
  * sys.power) or name their packages and processes, which their own checks and the policy's
  * tool rules judge. Every other changing tool must say what it touches.
  */
-const CHANGES_WITHOUT_PATHS = ['service.start', 'service.stop', 'service.restart', 'service.enable', 'service.disable', 'sys.power'];
+const CHANGES_WITHOUT_PATHS = ['service.start', 'service.stop', 'service.restart', 'service.enable', 'service.disable', 'sys.power', 'snapshot.create', 'snapshot.restore'];
 
 const names = ALL_TOOLS.map((tool) => tool.name);
 
@@ -58,7 +59,7 @@ t.test('every tool declares what it is and does', async (t) => {
 t.test('a tool that changes things says what it touches, or is one of the named exceptions', async (t) => {
   const undeclared = ALL_TOOLS.filter((tool) => (tool.effects.includes('writes') || tool.effects.includes('destructive')) && !tool.paths && !tool.command).map((tool) => tool.name);
   t.same(undeclared.sort(), [...CHANGES_WITHOUT_PATHS].sort());
-  for (const name of undeclared) t.match(name, /^(service|sys|pkg|process)\./, `${name} is in a family judged by tool rules`);
+  for (const name of undeclared) t.match(name, /^(service|sys|pkg|process|snapshot)\./, `${name} is in a family judged by tool rules`);
   for (const name of ['shell.exec', 'process.spawn']) t.type(toolMap().get(name)!.command, 'function', `${name} is judged as a command line`);
 });
 
