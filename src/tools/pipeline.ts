@@ -88,9 +88,9 @@ function remember(name: string, args: unknown, result: CallResult, options: Pipe
     const call: NewMemory = {
       type: 'tool',
       tier: 'operational',
-      content: `${name} ${shown} → ${outcome}`,
+      content: `${name} ${shown} → ${outcome}${result.snapshot ? `; undo with aios restore ${result.snapshot}` : ''}`,
       source: options.actor,
-      metadata: { tool: name, ok: result.ok, code: result.ok ? null : result.code, auditSeq: result.auditSeq, verdict: result.decision?.verdict ?? null, changes, ...(paths.length ? { paths } : {}) },
+      metadata: { tool: name, ok: result.ok, code: result.ok ? null : result.code, auditSeq: result.auditSeq, verdict: result.decision?.verdict ?? null, changes, ...(paths.length ? { paths } : {}), ...(result.snapshot ? { snapshot: result.snapshot } : {}) },
     };
     const change = result.ok && tool?.remember ? tool.remember(input, result.data) : null;
     options.memory.addMany(
