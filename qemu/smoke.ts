@@ -205,6 +205,10 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
       ['tool pkg.list', /no pacman/],
       ['tool net.firewall', /nft is not installed/],
       ['tool shell.exec {"command":"echo sandboxed; touch /etc/x"}', /sandboxed[\s\S]*Read-only file system/],
+      ['tool snapshot.create {"description":"smoke","paths":["/etc/aios"]}', /snapshot [0-9A-Z]{26}: \d+ files/],
+      ['tool snapshot.list', /manual\s+\d+ files\s+smoke/],
+      // PID 1's service events, written by its memory-ingest child a second after they happen.
+      ['tool memory.search {"type":"service","service":"network"}', /network (started|restarted)/],
     ];
     for (const [line, expected] of [...answers, ...(options.toolChecks === false ? [] : toolChecks)]) {
       const { output, ms } = await session.command(line);
