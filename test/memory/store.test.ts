@@ -58,7 +58,8 @@ t.test('queries are text, never FTS syntax: quotes, operators and punctuation do
   }
   t.equal(store.search('NEAR(x)').length, 1);
   t.equal(ftsQuery('  '), null);
-  t.equal(ftsQuery('a-b'), '"a" "b"*');
+  t.equal(ftsQuery('a-b'), '"a" "b"');
+  t.equal(ftsQuery('a-b', true), '"a" "b"*');
 });
 
 t.test('the full-text index follows updates, deletes and retention (the reference systems broke it)', async (t) => {

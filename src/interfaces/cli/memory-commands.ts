@@ -125,7 +125,7 @@ Tiers: working, operational, long-term.`,
         case 'forget': {
           const query = args.values.query as string | undefined;
           if ((query === undefined) === (rest.length !== 1)) throw new UsageError('Give either one ID or --query Q: aios memory forget ID | aios memory forget --query "old logs".');
-          const what = query === undefined ? `memory ${rest[0]}` : `every memory matching "${query}"${options.type ? ` of type ${options.type}` : ''} (${store.search(query, { ...options, limit: Number.MAX_SAFE_INTEGER }).length} now)`;
+          const what = query === undefined ? `memory ${rest[0]}` : `every memory matching "${query}"${options.type ? ` of type ${options.type}` : ''} (${store.countMatching(query, options)} now)`;
           if (!args.values.yes) {
             if (!process.stdin.isTTY) throw new UsageError(`Forgetting ${what} cannot be undone: add --yes to confirm.`);
             if (!(await confirm(`Forget ${what}? This cannot be undone.`))) {
