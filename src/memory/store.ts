@@ -195,11 +195,16 @@ export class MemoryStore {
     if (version > SCHEMA_VERSION) {
       throw new MemoryError('ESCHEMA', `${this.file} has schema version ${version}, newer than this aios knows (${SCHEMA_VERSION}); use a newer aios`);
     }
-    for (let next = version; next < SCHEMA_VERSION; next++) {
-      this.#db
+    // The version is read again inside each IMMEDIATE transaction: processes that open a new
+    // database at the same moment take turns, and each migration runs once.
+    for (let done = version >= SCHEMA_VERSION; !done; ) {
+      done = this.#db
         .transaction(() => {
-          this.#db.exec(MIGRATIONS[next]!);
-          this.#db.pragma(`user_version = ${next + 1}`);
+          const current = this.#db.pragma('user_version', { simple: true }) as number;
+          if (current >= SCHEMA_VERSION) return true;
+          this.#db.exec(MIGRATIONS[current]!);
+          this.#db.pragma(`user_version = ${current + 1}`);
+          return false;
         })
         .immediate();
     }
