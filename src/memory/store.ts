@@ -15,6 +15,7 @@ import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { monotonicFactory } from 'ulid';
 import { requireRuntimePackage } from '../native/packages.ts';
+import { factsFrom, mergeFacts, summaryText, type Summarised } from './summary.ts';
 
 export const MEMORY_TYPES = ['command', 'chat', 'system', 'decision', 'knowledge', 'procedure', 'snapshot', 'tool', 'service', 'package', 'routing'] as const;
 export type MemoryType = (typeof MEMORY_TYPES)[number];
@@ -69,6 +70,33 @@ export class MemoryError extends Error {
     this.code = code;
   }
 }
+
+/** How long memories are kept ([memory] in config.toml: see config.ts). */
+export interface RetentionPolicy {
+  /** Operational memories older than this many days are summarised, then removed. */
+  operationalMaxDays: number;
+  /** At most this many operational memories are kept: the oldest beyond it go the same way. */
+  operationalMaxRows: number;
+  /** Working memories older than this many hours, or whose metadata says `done: true`, are cleared. */
+  workingMaxHours: number;
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { operationalMaxDays: 30, operationalMaxRows: 100_000, workingMaxHours: 24 };
+
+export interface RetentionReport {
+  /** Memories whose expiry had passed. */
+  expired: number;
+  /** Working memories cleared (done, or older than workingMaxHours). */
+  working: number;
+  /** Operational memories summarised and removed: older than the cutoff, or beyond the row limit. */
+  operational: { byAge: number; byCount: number; kept: number };
+  /** Long-term knowledge summaries written, and earlier ones that took in more. */
+  summaries: { written: number; updated: number };
+  /** Operational memories created before this were due by age. */
+  cutoff: string;
+}
+
+const DAY_MS = 86_400_000;
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE memories (
@@ -374,7 +402,100 @@ export class MemoryStore {
 
   /** Retention: removes memories whose expiry has passed; returns how many. */
   expire(now = new Date()): number {
-    return this.#db.transaction(() => this.#statement('DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= @now').run({ now: now.toISOString() }).changes).immediate();
+    return this.#deleteInBatches('expires_at IS NOT NULL AND expires_at <= @now', { now: now.toISOString() }, 1_000);
+  }
+
+  /**
+   * Retention, to be run on a schedule: removes expired memories and working memories that are
+   * done or old, and summarises operational memories beyond the age or row limit into long-term
+   * `knowledge` memories (one per day and type, see summary.ts) before removing them.
+   * It works in small IMMEDIATE transactions (`batchSize` rows each) so that writers wait
+   * milliseconds, not the whole run; each batch writes its summaries and removes its rows
+   * together, so a crash between batches loses nothing and counts nothing twice. Nothing newer
+   * than the cutoffs is touched, and the full-text index follows through the triggers.
+   */
+  retain(options: Partial<RetentionPolicy> & { now?: Date; batchSize?: number } = {}): RetentionReport {
+    const policy = { ...DEFAULT_RETENTION };
+    for (const key of Object.keys(DEFAULT_RETENTION) as (keyof RetentionPolicy)[]) {
+      const value = options[key];
+      if (value === undefined) continue;
+      if (!Number.isInteger(value) || value < 1) throw new MemoryError('EINVAL', `Expected ${key} to be a positive integer, got \`${String(value)}\`.`);
+      policy[key] = value;
+    }
+    const batch = options.batchSize ?? 1_000;
+    if (!Number.isInteger(batch) || batch < 1) throw new MemoryError('EINVAL', `Expected batchSize to be a positive integer, got \`${String(batch)}\`.`);
+    const now = options.now ?? new Date();
+    const cutoff = new Date(now.getTime() - policy.operationalMaxDays * DAY_MS).toISOString();
+    const report: RetentionReport = { expired: 0, working: 0, operational: { byAge: 0, byCount: 0, kept: 0 }, summaries: { written: 0, updated: 0 }, cutoff };
+
+    report.expired = this.#deleteInBatches('expires_at IS NOT NULL AND expires_at <= @now', { now: now.toISOString() }, batch);
+    report.working = this.#deleteInBatches("tier = 'working' AND (created_at < @before OR json_type(metadata, '$.done') = 'true')", { before: new Date(now.getTime() - policy.workingMaxHours * 3_600_000).toISOString() }, batch);
+
+    // The last operational memory to go, in (created_at, rowid) order: the newest one older
+    // than the cutoff, or further on when more than operationalMaxRows would stay.
+    const kept = this.#db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM memories WHERE tier = 'operational' AND created_at >= ?").get(cutoff)!.n;
+    const last =
+      kept > policy.operationalMaxRows
+        ? this.#db.prepare<[string, number], { at: string; rowid: number }>("SELECT created_at AS at, rowid FROM memories WHERE tier = 'operational' AND created_at >= ? ORDER BY created_at, rowid LIMIT 1 OFFSET ?").get(cutoff, kept - policy.operationalMaxRows - 1)
+        : this.#db.prepare<[string], { at: string; rowid: number }>("SELECT created_at AS at, rowid FROM memories WHERE tier = 'operational' AND created_at < ? ORDER BY created_at DESC, rowid DESC LIMIT 1").get(cutoff);
+    if (last) {
+      const due = this.#db.prepare<[{ at: string; rowid: number; batch: number }], Omit<Summarised, 'metadata'> & { rowid: number; metadata: string }>(
+        "SELECT rowid, type, content, metadata, created_at AS createdAt FROM memories WHERE tier = 'operational' AND (created_at < @at OR (created_at = @at AND rowid <= @rowid)) ORDER BY created_at, rowid LIMIT @batch",
+      );
+      const remove = this.#db.prepare<[number]>('DELETE FROM memories WHERE rowid = ?');
+      for (;;) {
+        const done = this.#db
+          .transaction(() => {
+            const rows = due.all({ at: last.at, rowid: last.rowid, batch }).map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as Record<string, unknown> }));
+            const groups = new Map<string, typeof rows>();
+            for (const row of rows) {
+              const key = `${row.createdAt.slice(0, 10)} ${row.type}`;
+              if (groups.has(key)) groups.get(key)!.push(row);
+              else groups.set(key, [row]);
+            }
+            for (const [key, group] of groups) {
+              const [day, type] = key.split(' ') as [string, string];
+              report.summaries[this.#summarise(day, type, group)]++;
+            }
+            for (const row of rows) {
+              remove.run(row.rowid);
+              if (row.createdAt < cutoff) report.operational.byAge++;
+              else report.operational.byCount++;
+            }
+            return rows.length < batch;
+          })
+          .immediate();
+        if (done) break;
+      }
+    }
+    report.operational.kept = this.#db.prepare("SELECT count(*) AS n FROM memories WHERE tier = 'operational'").pluck().get() as number;
+    return report;
+  }
+
+  /** Adds `rows` (one day, one type) to that day's summary, writing it if there is none yet. */
+  #summarise(day: string, type: string, rows: Summarised[]): 'written' | 'updated' {
+    const existing = this.#statement<{ id: string; metadata: string }>(
+      "SELECT id, metadata FROM memories WHERE type = 'knowledge' AND source = 'retention' AND json_extract(metadata, '$.day') = @day AND json_extract(metadata, '$.type') = @type LIMIT 1",
+    ).get({ day, type });
+    const previous = existing ? factsFrom(JSON.parse(existing.metadata) as Record<string, unknown>) : null;
+    const facts = mergeFacts(previous, day, type, rows);
+    if (existing && previous) {
+      this.#statement('UPDATE memories SET content = @content, metadata = @metadata WHERE id = @id').run({ content: summaryText(facts), metadata: JSON.stringify(facts), id: existing.id });
+      return 'updated';
+    }
+    this.add({ type: 'knowledge', tier: 'long-term', content: summaryText(facts), metadata: { ...facts }, source: 'retention', createdAt: new Date(facts.to) });
+    return 'written';
+  }
+
+  /** DELETE … WHERE `where`, `batch` rows per IMMEDIATE transaction; returns how many. */
+  #deleteInBatches(where: string, params: Record<string, unknown>, batch: number): number {
+    const statement = this.#db.prepare<[Record<string, unknown>]>(`DELETE FROM memories WHERE rowid IN (SELECT rowid FROM memories WHERE ${where} LIMIT @batch)`);
+    let total = 0;
+    for (;;) {
+      const removed = this.#db.transaction(() => statement.run({ ...params, batch }).changes).immediate();
+      total += removed;
+      if (removed < batch) return total;
+    }
   }
 
   stats(): { total: number; byType: Record<string, number>; byTier: Record<string, number>; oldest: string | null; newest: string | null; fileBytes: number; schemaVersion: number } {

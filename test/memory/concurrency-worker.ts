@@ -40,7 +40,7 @@ for (let i = 0; Date.now() < Number(deadline); i++) {
       if (i % 5 === 0) store.search('', { limit: 20 });
       if (i % 50 === 0) store.stats();
       // One searcher also runs retention now and then: its IMMEDIATE transactions meet the writers'.
-      if (name === 's1' && i % 20 === 0) store.expire();
+      if (name === 's1' && i % 20 === 0) store.retain();
     });
   }
 }

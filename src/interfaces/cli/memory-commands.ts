@@ -1,7 +1,7 @@
-// `aios memory search|show|add|forget|stats`: the memory database in the state directory,
+// `aios memory search|show|add|forget|stats|retain`: the memory database in the state directory,
 // read and written directly (the runtime need not be running: rescue, tests).
 import readline from 'node:readline/promises';
-import type { MemoryStore, MemoryType, SearchOptions, Tier } from '../../memory/store.ts';
+import type { MemoryStore, MemoryType, RetentionPolicy, RetentionReport, SearchOptions, Tier } from '../../memory/store.ts';
 import { table, UsageError, type Command, type ParsedArgs } from './command.ts';
 
 const UNITS: Record<string, number> = { s: 1_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -24,6 +24,29 @@ async function openStore(args: ParsedArgs): Promise<MemoryStore> {
   const { MemoryStore } = await import('../../memory/store.ts');
   const stateDir = (args.values.state as string | undefined) ?? process.env.AIOS_STATE_DIR ?? '/var/lib/aios';
   return MemoryStore.open(MemoryStore.pathIn(stateDir));
+}
+
+/** [memory] from the configuration; 'bad' once the error is told. */
+async function retentionPolicy(args: ParsedArgs): Promise<RetentionPolicy | 'bad'> {
+  const [{ loadMemoryConfig }, { ConfigError, DEFAULT_CONFIG_FILE }] = await Promise.all([import('../../memory/config.ts'), import('../../policy/config.ts')]);
+  const file = (args.values.config as string | undefined) ?? process.env.AIOS_CONFIG ?? DEFAULT_CONFIG_FILE;
+  try {
+    return loadMemoryConfig(file);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`aios memory: ${error.message}\n`);
+    return 'bad';
+  }
+}
+
+function describeRetention(r: RetentionReport, policy: RetentionPolicy): string {
+  const n = (count: number, one: string, many = `${one}s`): string => `${count.toLocaleString('en')} ${count === 1 ? one : many}`;
+  const removed = r.operational.byAge + r.operational.byCount;
+  return [
+    `removed ${n(r.expired, 'expired memory', 'expired memories')} and ${n(r.working, 'working memory', 'working memories')} (done, or older than ${n(policy.workingMaxHours, 'hour')})`,
+    `summarised and removed ${n(removed, 'operational memory', 'operational memories')}: ${r.operational.byAge.toLocaleString('en')} from before ${r.cutoff.slice(0, 10)}, ${r.operational.byCount.toLocaleString('en')} beyond the newest ${policy.operationalMaxRows.toLocaleString('en')}`,
+    `summaries: ${r.summaries.written} written, ${r.summaries.updated} updated; ${n(r.operational.kept, 'operational memory', 'operational memories')} kept`,
+  ].join('\n');
 }
 
 async function filters(args: ParsedArgs): Promise<SearchOptions> {
@@ -59,8 +82,8 @@ async function confirm(question: string): Promise<boolean> {
 
 export const memoryCommand: Command = {
   name: 'memory',
-  summary: 'Search, show, add, forget and count what the machine remembers.',
-  usage: 'aios memory search QUERY | show ID | add --type T [--tier T] TEXT | forget ID|--query Q [--yes] | stats  [--json] [--state DIR]',
+  summary: 'Search, show, add, forget and count what the machine remembers; apply retention.',
+  usage: 'aios memory search QUERY | show ID | add --type T [--tier T] TEXT | forget ID|--query Q [--yes] | stats | retain [--config FILE]  [--json] [--state DIR]',
   help: `Subcommands:
   search QUERY   full-text search, best match first (an empty QUERY lists the newest)
                  --type T, --tier T, --since WHEN, --until WHEN, --limit N (default 20)
@@ -70,6 +93,11 @@ export const memoryCommand: Command = {
   forget ID      remove one memory; forget --query Q removes every match (with the filters
                  above); asks first on a terminal, else needs --yes
   stats          how many memories of each type and tier, the database's size
+  retain         retention now (the maintenance service runs it on a schedule): removes
+                 expired memories and working ones that are done or older than a day, and
+                 turns operational memories older than 30 days, or beyond 100,000, into one
+                 long-term summary per day and type; limits from [memory] in --config FILE
+                 (default $AIOS_CONFIG or /etc/aios/config.toml)
 Options:
   --json         machine-readable output (search: [{ id, type, tier, content, createdAt }])
   --state DIR    where memory.db is (default $AIOS_STATE_DIR or /var/lib/aios)
@@ -85,12 +113,15 @@ Tiers: working, operational, long-term.`,
     limit: { type: 'string' },
     query: { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
+    config: { type: 'string' },
   },
   async run(args) {
     const [verb, ...rest] = args.positionals;
     const json = Boolean(args.values.json);
-    if (!verb || !['search', 'show', 'add', 'forget', 'stats'].includes(verb)) throw new UsageError(`Usage: ${this.usage}`);
+    if (!verb || !['search', 'show', 'add', 'forget', 'stats', 'retain'].includes(verb)) throw new UsageError(`Usage: ${this.usage}`);
     const options = await filters(args);
+    const policy = verb === 'retain' ? await retentionPolicy(args) : null;
+    if (policy === 'bad') return 1;
     const store = await openStore(args);
     try {
       switch (verb) {
@@ -137,6 +168,12 @@ Tiers: working, operational, long-term.`,
           if (json) print({ forgotten: removed });
           else process.stdout.write(`forgot ${removed} ${removed === 1 ? 'memory' : 'memories'}\n`);
           return query === undefined && removed === 0 ? 1 : 0;
+        }
+        case 'retain': {
+          const report = store.retain(policy!);
+          if (json) print(report);
+          else process.stdout.write(`${describeRetention(report, policy!)}\n`);
+          return 0;
         }
         default: {
           const stats = store.stats();
