@@ -17,6 +17,7 @@ import {
 import { auditCommand } from './interfaces/cli/audit-commands.ts';
 import { memoryCommand } from './interfaces/cli/memory-commands.ts';
 import { restoreCommand, snapshotCommand, snapshotsCommand } from './interfaces/cli/snapshot-commands.ts';
+import { maintainCommand } from './interfaces/cli/maintain-command.ts';
 import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
@@ -42,6 +43,7 @@ const COMMANDS: Command[] = [
   snapshotCommand,
   snapshotsCommand,
   restoreCommand,
+  maintainCommand,
 ];
 
 function overview(): string {
