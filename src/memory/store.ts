@@ -6,10 +6,16 @@
 //   gone, nor misses one that is there (the reference systems' "database disk image is
 //   malformed" came from deleting rows behind the index's back).
 // - The schema is versioned by PRAGMA user_version; migrations run in order, each in its own
-//   transaction, when the store is opened.
-// - WAL, a busy timeout and IMMEDIATE write transactions: several processes read and write at
-//   once, and "database is locked" is waited out rather than shown.
+//   IMMEDIATE transaction that reads the version again, when the store is opened: processes
+//   opening a new database at once run each migration once.
+// - WAL, a busy timeout and IMMEDIATE write transactions: several processes (and containers
+//   through a bind mount) read and write at once, and "database is locked" is waited out
+//   rather than shown (test/memory/concurrency.test.ts).
 // - Ids are ULIDs: they sort by creation time.
+// - Search ranks by bm25 among the newest RANK_WINDOW matches that pass the filters, every
+//   match when the limit asks for more: its cost follows the window, not the word's frequency.
+// - Retention deletes through the table, in small IMMEDIATE batches; a batch writes the
+//   summaries of the rows it removes in the same transaction.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
