@@ -311,10 +311,10 @@ export class MemoryStore {
   /**
    * Two reads in one snapshot, so that each costly step sees as few rows as it can. First the
    * newest matches (the index walked newest first, stopping after `window`) get a bm25 score and
-   * the best `limit` are kept; then only those are joined to their rows and get a snippet, found
-   * by walking that stretch of the index again rather than looking each rowid up (30 to 200 µs a
-   * lookup, 0.1 to 0.7 ms with a snippet). FTS5's own `ORDER BY rank` was
-   * measured slower too: it scores every match and ignores a rowid range.
+   * the best `limit` are kept; then only those are read from the table and get a snippet (not
+   * by looking each one up in the big index: 30 to 200 µs a lookup, 0.1 to 0.7 ms with a
+   * snippet). FTS5's own `ORDER BY rank` was measured slower: it scores every match and
+   * ignores a rowid range.
    * Rowid bounds are CAST: better-sqlite3 binds a JavaScript number as a REAL, and FTS5 quietly
    * ignores a REAL bound (SQLite then filters the rows FTS5 returns, so the answer is right but
    * the whole doclist is read: 3 ms instead of 0.07 for a word in 100,000 rows).
