@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
-const BENCHMARKS = ['orphan-storm.ts', 'restart-latency.ts', 'supervisor-idle.ts', 'audit.ts', 'policy.ts', 'memory.ts'];
+const BENCHMARKS = ['orphan-storm.ts', 'restart-latency.ts', 'supervisor-idle.ts', 'audit.ts', 'policy.ts', 'memory.ts', 'snapshot.ts'];
 const results: unknown[] = [];
 for (const file of BENCHMARKS) {
   process.stderr.write(`bench: ${file} ...\n`);
