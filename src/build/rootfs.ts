@@ -41,7 +41,7 @@ export function stageRootfs(progress: (message: string) => void): void {
   const lib = path.join(ROOTFS, 'usr/lib/aios');
   mkdirSync(lib, { recursive: true });
   // The sea step left the executable with its native parts beside it; they stay together.
-  for (const file of ['aios', 'aios_native.node', 'aios-spawn']) {
+  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn']) {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
     chmodSync(path.join(lib, file), 0o755);
   }
@@ -61,7 +61,7 @@ export function stageRootfs(progress: (message: string) => void): void {
     if (SKIPPED_APPLETS.has(applet) || existsSync(link)) continue;
     symlinkSync('busybox', link);
   }
-  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node')];
+  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node'), path.join(lib, 'aios_rank.node')];
   for (const program of HOST_PROGRAMS) {
     const source = realpathSync(requireTool(program));
     const target = path.join(ROOTFS, 'usr/bin', program);

@@ -14,12 +14,17 @@
 // - Ids are ULIDs: they sort by creation time.
 // - Search ranks by bm25 among the newest RANK_WINDOW matches that pass the filters, every
 //   match when the limit asks for more: its cost follows the window, not the word's frequency.
+//   The score is FTS5's bm25 computed by aios_bm25 (src/native/aios-rank.c), which remembers
+//   how many rows hold each word instead of counting them on every query (recounted when the
+//   row count moves by 1 % or after 60 s, so a score can lag an update that long); without that
+//   extension (not built), FTS5's own bm25().
 // - Retention deletes through the table, in small IMMEDIATE batches; a batch writes the
 //   summaries of the rows it removes in the same transaction.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { monotonicFactory } from 'ulid';
+import { rankExtension } from '../native/index.ts';
 import { requireRuntimePackage } from '../native/packages.ts';
 import { factsFrom, mergeFacts, summaryText, type Summarised } from './summary.ts';
 
@@ -192,22 +197,48 @@ export const RANK_WINDOW = 1_000;
  */
 const FILTER_DRIVES_BELOW = 20_000;
 
+export interface OpenOptions {
+  /**
+   * How search scores: 'cached' (aios_bm25, when its extension can be loaded; the default) or
+   * 'bm25' (FTS5's own, counting every word's rows on every query).
+   */
+  ranking?: 'cached' | 'bm25';
+}
+
+/**
+ * Loads aios_bm25 into the connection; bm25 when the extension is not there (not built) or
+ * does not load (built for another machine): search still works, slower at a million rows.
+ */
+function loadRanking(db: BetterSqlite3.Database): 'aios_bm25' | 'bm25' {
+  const extension = rankExtension();
+  if (!extension) return 'bm25';
+  try {
+    db.loadExtension(extension);
+    return 'aios_bm25';
+  } catch {
+    return 'bm25';
+  }
+}
+
 export class MemoryStore {
   readonly file: string;
+  /** The ranking search uses: aios_bm25 when its extension was loaded, else bm25. */
+  readonly ranking: 'aios_bm25' | 'bm25';
   readonly #db: BetterSqlite3.Database;
   readonly #ulid = monotonicFactory();
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
 
-  private constructor(file: string, db: BetterSqlite3.Database) {
+  private constructor(file: string, db: BetterSqlite3.Database, ranking: 'aios_bm25' | 'bm25') {
     this.file = file;
     this.#db = db;
+    this.ranking = ranking;
   }
 
   static pathIn(stateDir: string): string {
     return path.join(stateDir, 'memory.db');
   }
 
-  static open(file: string): MemoryStore {
+  static open(file: string, options: OpenOptions = {}): MemoryStore {
     mkdirSync(path.dirname(file), { recursive: true });
     const Database = requireRuntimePackage<typeof BetterSqlite3>('better-sqlite3');
     const db = new Database(file);
@@ -215,7 +246,7 @@ export class MemoryStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    const store = new MemoryStore(file, db);
+    const store = new MemoryStore(file, db, options.ranking === 'bm25' ? 'bm25' : loadRanking(db));
     store.#migrate();
     // Where search makes its snippets (see #ranked): private to this connection, in memory. The
     // tokenizer is the one memories_fts uses.
@@ -322,7 +353,8 @@ export class MemoryStore {
   #ranked(match: string, options: SearchOptions, limit: number): SearchHit[] {
     const { indexed, all, params } = filterSql(options);
     const values: Record<string, unknown> = { ...params, match, limit, window: Math.max(RANK_WINDOW, limit) };
-    const score = 'SELECT memories_fts.rowid AS rid, bm25(memories_fts) AS rank FROM memories_fts';
+    const rank = this.ranking === 'aios_bm25' ? 'aios_bm25(memories_fts, @match)' : 'bm25(memories_fts)';
+    const score = `SELECT memories_fts.rowid AS rid, ${rank} AS rank FROM memories_fts`;
     return this.#db.transaction(() => {
       let scored: string;
       if (all.length === 0) {

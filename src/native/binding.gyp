@@ -12,6 +12,16 @@
       "sources": ["aios-spawn.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
       "ldflags": ["-static-libgcc"]
+    },
+    {
+      "target_name": "aios_rank",
+      "type": "loadable_module",
+      "product_prefix": "",
+      "product_extension": "so",
+      "sources": ["aios-rank.c"],
+      "include_dirs": ["../../node_modules/better-sqlite3/deps/sqlite3"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+      "libraries": ["-lm"]
     }
   ]
 }

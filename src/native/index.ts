@@ -40,6 +40,8 @@ export interface Native {
 
 const ADDON = 'aios_native.node';
 const SPAWN_HELPER = 'aios-spawn';
+/** The SQLite extension with memory search's ranking (aios-rank.c); node-gyp names it .node. */
+const RANK_EXTENSION = 'aios_rank.node';
 
 function candidateDirs(): string[] {
   const dirs: string[] = [];
@@ -78,4 +80,17 @@ export function native(): Native {
 
 export function spawnHelperPath(): string {
   return locate(SPAWN_HELPER);
+}
+
+/**
+ * The SQLite extension that ranks memory search (aios_bm25, aios-rank.c), or null when it was
+ * not built: search then ranks with FTS5's own bm25(), slower at a million memories but the
+ * same order. SQLite finds its entry point from the name (sqlite3_aiosrank_init).
+ */
+export function rankExtension(): string | null {
+  for (const dir of candidateDirs()) {
+    const file = path.join(dir, RANK_EXTENSION);
+    if (existsSync(file)) return file;
+  }
+  return null;
 }
