@@ -54,10 +54,10 @@ function runInBackground(args: string[], env: Record<string, string>) {
     exited,
     stdout: () => stdout,
     stderr: () => stderr,
-    /** The approval id it printed on stderr. */
+    /** The approval id it printed on stderr, once the whole request (through "answer with") is there. */
     async approvalId(): Promise<string> {
       for (let i = 0; i < 300; i++) {
-        const id = /approval needed \(([0-9a-f]{8})\)/.exec(stderr)?.[1];
+        const id = /approval needed \(([0-9a-f]{8})\)[\s\S]*answer with/.exec(stderr)?.[1];
         if (id) return id;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }

@@ -16,6 +16,7 @@ import { MemoryStore } from '../../src/memory/store.ts';
 const SECONDS = Number(process.env.AIOS_CONCURRENCY_SECONDS ?? 60);
 const WORKER = path.resolve('test/memory/concurrency-worker.ts');
 const BWRAP = '/usr/bin/bwrap';
+const REPO = path.resolve(import.meta.dirname, '../..');
 const INSIDE = '/mnt/aios-state';
 
 interface Outcome {
@@ -61,7 +62,9 @@ t.test(`4 writers (one in a container) and 4 searchers for ${SECONDS} s: no fail
   const deadline = String(Date.now() + 1_000 + SECONDS * 1000);
   const node = (role: string, at: string, name: string): string[] => [process.execPath, WORKER, role, at, deadline, name];
   // The sandbox as src/sandbox/bwrap.ts sets it up, with the state directory at another path.
-  const container = [BWRAP, '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/mnt', '--bind', dir, INSIDE, '--unshare-all', '--new-session', '--die-with-parent', '--cap-drop', 'ALL', '--', ...node('writer', path.join(INSIDE, 'memory.db'), 'wc')];
+  const container = [BWRAP, '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--tmpfs', '/mnt', '--bind', dir, INSIDE,
+    // The checkout (and its pinned node) may itself live under /tmp, which the sandbox replaces.
+    '--ro-bind', REPO, REPO, '--unshare-all', '--new-session', '--die-with-parent', '--cap-drop', 'ALL', '--', ...node('writer', path.join(INSIDE, 'memory.db'), 'wc')];
   const outcomes = await Promise.all([
     run('w1', node('writer', file, 'w1')),
     run('w2', node('writer', file, 'w2')),
