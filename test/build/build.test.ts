@@ -48,7 +48,7 @@ t.test('out/aios as PID 1: SIGUSR1 halts and opens no inspector (the executable 
 
 t.test('the staged rootfs holds what the image needs, and the executable runs inside it', { skip: !existsSync(ROOTFS) && 'run node build.ts first' }, async (t) => {
   t.equal(readlinkSync(path.join(ROOTFS, 'init')), 'usr/lib/aios/aios-init', '/init runs aios-init');
-  for (const file of ['usr/lib/aios/aios', 'usr/lib/aios/aios_native.node', 'usr/lib/aios/aios-spawn', 'usr/bin/busybox', 'usr/bin/mke2fs', 'usr/bin/e2fsck', 'usr/lib/ld-linux-x86-64.so.2', 'etc/aios/services/console.toml', 'etc/aios/modules-load.early']) {
+  for (const file of ['usr/lib/aios/aios', 'usr/lib/aios/aios_native.node', 'usr/lib/aios/aios_rank.node', 'usr/lib/aios/aios-spawn', 'usr/bin/busybox', 'usr/bin/mke2fs', 'usr/bin/e2fsck', 'usr/lib/ld-linux-x86-64.so.2', 'etc/aios/services/console.toml', 'etc/aios/modules-load.early']) {
     t.ok(lstatSync(path.join(ROOTFS, file)).isFile(), file);
   }
   t.equal(readlinkSync(path.join(ROOTFS, 'usr/bin/sh')), 'busybox');
@@ -58,6 +58,10 @@ t.test('the staged rootfs holds what the image needs, and the executable runs in
   const ldd = execFileSync('chroot', [ROOTFS, '/usr/lib/ld-linux-x86-64.so.2', '--list', '/usr/lib/aios/aios'], { encoding: 'utf8' });
   t.notMatch(ldd, /not found/);
   t.match(execFileSync('chroot', [ROOTFS, '/usr/lib/aios/aios', '--version'], { encoding: 'utf8' }), /^aios /, 'the executable runs inside the rootfs');
+  // Memory search in the image ranks with the staged extension, not the slower fallback.
+  const inRootfs = ['--ro-bind', ROOTFS, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--'];
+  const stats = JSON.parse(execFileSync('/usr/bin/bwrap', [...inRootfs, '/usr/lib/aios/aios', 'memory', 'stats', '--json', '--state', '/tmp/state'], { encoding: 'utf8' })) as { ranking: string };
+  t.equal(stats.ranking, 'aios_bm25', 'the rank extension loads inside the rootfs');
   const modules = readFileSync(path.join(ROOTFS, 'etc/aios/modules-load.early'), 'utf8').trim().split('\n');
   for (const module of modules) t.ok(existsSync(path.join(ROOTFS, 'usr/lib/modules', readdirOne(path.join(ROOTFS, 'usr/lib/modules')), module)), module);
   t.ok(existsSync(INITRAMFS), 'the initramfs was made from it');

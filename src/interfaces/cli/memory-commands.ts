@@ -176,11 +176,11 @@ Tiers: working, operational, long-term.`,
           return 0;
         }
         default: {
-          const stats = store.stats();
+          const stats = { ...store.stats(), ranking: store.ranking };
           if (json) print(stats);
           else {
             process.stdout.write(
-              `${stats.total} memories in ${store.file} (${(stats.fileBytes / 2 ** 20).toFixed(1)} MiB, schema ${stats.schemaVersion})\n` +
+              `${stats.total} memories in ${store.file} (${(stats.fileBytes / 2 ** 20).toFixed(1)} MiB, schema ${stats.schemaVersion}, ranked by ${stats.ranking})\n` +
                 `by type: ${Object.entries(stats.byType).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}\n` +
                 `by tier: ${Object.entries(stats.byTier).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}\n` +
                 (stats.oldest ? `from ${stats.oldest} to ${stats.newest}\n` : ''),
