@@ -105,22 +105,37 @@ export interface RestoreResult {
   problems: string[];
 }
 
-/** One restore at a time: a directory made atomically, holding the owner's pid. */
+/**
+ * One restore at a time: a directory holding the owner's pid, made complete under a private
+ * name and renamed into place (a rename onto an existing lock fails), so no one ever sees a
+ * lock without its owner.
+ */
 function lock(stateDir: string): () => void {
   const dir = path.join(snapshotsDir(stateDir), '.restore-lock');
   mkdirSync(snapshotsDir(stateDir), { recursive: true, mode: 0o700 });
+  const mine = `${dir}-${process.pid}`;
+  rmSync(mine, { recursive: true, force: true });
+  mkdirSync(path.join(mine, String(process.pid)), { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      mkdirSync(dir);
-      mkdirSync(path.join(dir, String(process.pid)));
+      renameSync(mine, dir);
       return () => rmSync(dir, { recursive: true, force: true });
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') {
+        rmSync(mine, { recursive: true, force: true });
+        throw error;
+      }
       const owner = Number(readOwner(dir));
-      if (owner && isAlive(owner)) throw new SnapshotError('EBUSY', `another restore is running (pid ${owner}); wait for it to finish`);
+      if (owner && isAlive(owner)) {
+        rmSync(mine, { recursive: true, force: true });
+        throw new SnapshotError('EBUSY', `another restore is running (pid ${owner}); wait for it to finish`);
+      }
+      // Left by a restore that died: taken over.
       rmSync(dir, { recursive: true, force: true });
     }
   }
+  rmSync(mine, { recursive: true, force: true });
   throw new SnapshotError('EBUSY', 'another restore is starting; try again');
 }
 

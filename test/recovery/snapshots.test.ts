@@ -325,3 +325,21 @@ t.test('the CLI: snapshot, snapshots --json, show, diff, restore --dry-run and r
   t.equal(bad.status, 1);
   t.match(bad.stderr, /bad\.toml: \[snapshots\.keep_automatic\]/);
 });
+
+t.test('one restore at a time: a live restore\'s lock refuses another; a dead one\'s is taken over', async (t) => {
+  const { tree, state } = scratch(t);
+  writeFileSync(path.join(tree, 'f'), 'one');
+  const snapshot = await createSnapshot({ stateDir: state, paths: [tree], trigger: 'manual' });
+  writeFileSync(path.join(tree, 'f'), 'two');
+  const lockDir = path.join(snapshotsDir(state), '.restore-lock');
+  const sleeper = spawn('sleep', ['30']);
+  t.teardown(() => sleeper.kill('SIGKILL'));
+  mkdirSync(path.join(lockDir, String(sleeper.pid)), { recursive: true });
+  await t.rejects(restoreSnapshot(snapshot.id, { stateDir: state }), { code: 'EBUSY', message: new RegExp(`another restore is running \\(pid ${sleeper.pid}\\)`) });
+  t.equal(readFileSync(path.join(tree, 'f'), 'utf8'), 'two', 'nothing changed');
+  sleeper.kill('SIGKILL');
+  await new Promise((resolve) => sleeper.on('exit', resolve));
+  await restoreSnapshot(snapshot.id, { stateDir: state });
+  t.equal(readFileSync(path.join(tree, 'f'), 'utf8'), 'one', 'the dead owner\'s lock was taken over');
+  t.equal(existsSync(lockDir), false, 'and released');
+});
