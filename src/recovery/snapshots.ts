@@ -172,7 +172,7 @@ function freeBytes(dir: string): number {
   return stats.bavail * stats.bsize;
 }
 
-function noSpace(where: string, needed: number, cause?: unknown): SnapshotError {
+function noSpace(where: string, needed: number, cause?: unknown, what = 'the snapshot'): SnapshotError {
   const free = (() => {
     try {
       return freeBytes(where);
@@ -182,7 +182,7 @@ function noSpace(where: string, needed: number, cause?: unknown): SnapshotError 
   })();
   return new SnapshotError(
     'ENOSPC',
-    `not enough space in ${where} for the snapshot (about ${formatSize(needed)} needed, ${Number.isNaN(free) ? 'unknown' : formatSize(free)} free). Nothing was changed; remove old snapshots (aios snapshots) or free space, then try again.`,
+    `not enough space in ${where} for ${what} (about ${formatSize(needed)} needed, ${Number.isNaN(free) ? 'unknown' : formatSize(free)} free). Nothing was changed; remove old snapshots (aios snapshots) or free space, then try again.`,
     { cause },
   );
 }
@@ -415,7 +415,9 @@ export async function openVerified(stateDir: string, metadata: SnapshotMetadata,
     onProgress(`checking the archive of ${metadata.id}`);
     const sum = sha256File(archive);
     if (sum !== metadata.data.sha256) throw new SnapshotError('ECORRUPT', `snapshot ${metadata.id} is corrupt: ${archive} has checksum ${sum.slice(0, 12)}…, the metadata says ${metadata.data.sha256.slice(0, 12)}…; nothing was restored`);
-    if (metadata.sizes.bytes > freeBytes(snapshotsDir(stateDir))) throw noSpace(snapshotsDir(stateDir), metadata.sizes.bytes);
+    const unpacking = `unpacking snapshot ${metadata.id} to restore it`;
+    const needed = metadata.entries.reduce((sum, e) => sum + ((e.type === 'file' || e.type === 'sqlite') && wanted(e.path) ? (e.size ?? 0) : 0), 0);
+    if (needed > freeBytes(snapshotsDir(stateDir))) throw noSpace(snapshotsDir(stateDir), needed, undefined, unpacking);
     root = path.join(snapshotsDir(stateDir), `.restore-${metadata.id}-${process.pid}`);
     rmSync(root, { recursive: true, force: true });
     mkdirSync(root, { mode: 0o700 });
@@ -428,11 +430,15 @@ export async function openVerified(stateDir: string, metadata: SnapshotMetadata,
         file: archive,
         zstd: true,
         preservePaths: false,
+        // A file that cannot be written (a full disk) fails the unpacking, not just warns.
+        strict: true,
         // The archive's checksum covers every byte; only the files a restore needs are unpacked.
         filter: (name, entry) => ('type' in entry && entry.type === 'Directory' ? false : wanted(`/${name.replace(/^files\//, '')}`)),
       });
     } catch (error) {
       close();
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw noSpace(snapshotsDir(stateDir), needed, error, unpacking);
       throw new SnapshotError('ECORRUPT', `snapshot ${metadata.id} is corrupt: its archive cannot be unpacked (${(error as Error).message}); nothing was restored`);
     }
   }

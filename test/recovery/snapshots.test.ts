@@ -2,7 +2,7 @@
 // deleted, added and retyped entries; refusal of corrupt snapshots with nothing changed; a full
 // disk; retention; services reloaded; the package set through a fake pacman.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, statfsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -204,6 +204,33 @@ t.test('a full disk: the snapshot fails with ENOSPC, says what to do, and leaves
   writeFileSync(path.join(tree, 'big'), randomBytes(2 << 20));
   await t.rejects(createSnapshot({ stateDir: state, paths: [tree], trigger: 'manual' }), { code: 'ENOSPC' });
   t.same(readdirSync(snapshotsDir(state)), [], 'no half snapshot left');
+});
+
+t.test('no space to unpack a restore: refused with nothing changed', async (t) => {
+  const { tree, state } = scratch(t);
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', state]);
+  if (mounted.status !== 0) {
+    t.plan(0, `cannot mount a small tmpfs here (${mounted.stderr.toString().trim()}); needs root`);
+    return;
+  }
+  t.teardown(() => spawnSync('umount', ['-l', state]));
+  writeFileSync(path.join(tree, 'blob'), randomBytes(1 << 20));
+  const snapshot = await createSnapshot({ stateDir: state, paths: [tree], trigger: 'manual' });
+  writeFileSync(path.join(tree, 'blob'), 'replaced');
+  // Fill the disk: what is left cannot hold the 1 MiB file the restore must unpack.
+  const filler = path.join(state, 'filler');
+  const free = (): number => {
+    const s = statfsSync(state);
+    return s.bavail * s.bsize;
+  };
+  writeFileSync(filler, Buffer.alloc(Math.max(0, free() - (256 << 10))));
+  await t.rejects(restoreSnapshot(snapshot.id, { stateDir: state }), { code: 'ENOSPC', message: /not enough space .* for unpacking snapshot .* to restore it .*Nothing was changed/ });
+  t.equal(readFileSync(path.join(tree, 'blob'), 'utf8'), 'replaced', 'nothing changed');
+  t.same(readdirSync(snapshotsDir(state)).filter((n) => n.startsWith('.')), [], 'no unpacked leftovers, no lock');
+  t.equal(listSnapshots(state).length, 1, 'no safety snapshot');
+  unlinkSync(filler);
+  await restoreSnapshot(snapshot.id, { stateDir: state });
+  t.equal(readFileSync(path.join(tree, 'blob')).length, 1 << 20, 'with space again, it restores');
 });
 
 t.test('retention keeps the newest automatic snapshots and every manual one', async (t) => {
