@@ -178,7 +178,7 @@ export async function runInit(options: InitOptions): Promise<never> {
   stateReady = true;
   cgroups?.delegateControllers();
   supervisor.stateReady();
-  serviceMemory.stateReady();
+  serviceMemory.stateReady({ alreadyWarned: report.state?.full === true });
   log.info({ services: supervisor.list().map((s) => s.name), errors: supervisor.loadErrors.length }, 'aios-init ready');
 
   const now = uptimeSeconds();

@@ -18,6 +18,8 @@ export interface StateDiskReport {
   mode: 'read-write' | 'read-only' | 'memory';
   formatted: boolean;
   message: string;
+  /** Mounted but (nearly) full: what is written there may be lost, and the person was told. */
+  full?: boolean;
 }
 
 export interface BootReport {
@@ -131,6 +133,7 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   const free = freeSpace(stateDir);
   if (free !== null && (free.bytes < 16 * 2 ** 20 || free.fraction < 0.01)) {
     const message = `state disk ${device} is full (${(free.bytes / 2 ** 20).toFixed(1)} MiB free): logs and memory may not be saved`;
+    state.full = true;
     report.warnings.push(message);
     log.warn({ device }, message);
   }

@@ -104,6 +104,9 @@ export class ServiceMemory {
   #writing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #failedAt = 0;
+  /** Whether this run of failures was said already (on the console, as a warning). */
+  #warned = false;
+  #quiet = false;
   /** Events that never reached the database: queue overflow and failed batches. */
   dropped = 0;
   written = 0;
@@ -133,8 +136,13 @@ export class ServiceMemory {
   }
 
   /** The state directory is ready: what waited is written from now on. */
-  stateReady(): void {
+  /**
+   * The state directory is ready: what waited is written from now on. `alreadyWarned`: the person
+   * was told at boot that memory may not be saved (a full disk), so drops are not said again.
+   */
+  stateReady(options: { alreadyWarned?: boolean } = {}): void {
     this.#ready = true;
+    this.#quiet = options.alreadyWarned ?? false;
     this.#schedule();
   }
 
@@ -166,6 +174,7 @@ export class ServiceMemory {
         if (outcome.ok) {
           this.written += batch.length;
           if (this.#failedAt) this.#log.info({ dropped: this.dropped }, 'service events reach memory again');
+          this.#warned = false;
           this.#failedAt = 0;
         } else {
           this.#failedAt = Date.now();
@@ -179,9 +188,15 @@ export class ServiceMemory {
     return this.#writing;
   }
 
+  /**
+   * Said as a warning once per run of failures (PID 1's warnings reach the console, where a
+   * retry every 30 s would write over what a person types); the rest go to the log file.
+   */
   #drop(count: number, why: string): void {
     this.dropped += count;
-    this.#log.warn({ dropped: count, droppedTotal: this.dropped }, `${count} service event${count === 1 ? '' : 's'} not remembered: ${why}`);
+    const level = this.#warned || this.#quiet ? 'info' : 'warn';
+    this.#warned = true;
+    this.#log[level]({ dropped: count, droppedTotal: this.dropped }, `${count} service event${count === 1 ? '' : 's'} not remembered: ${why}`);
   }
 }
 

@@ -101,6 +101,33 @@ t.test('the queue waits for the state directory, is bounded, and drops what cann
   t.equal(memory.queued, 0);
 });
 
+t.test('a run of failed batches is a warning once (the console), then the log file; none after a full-disk warning at boot', async (t) => {
+  const levels = (alreadyWarned: boolean) => {
+    const seen: string[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => seen.push(pino.levels.labels[(JSON.parse(line) as { level: number }).level]!) });
+    let ok = false;
+    const memory = new ServiceMemory({ write: async () => (ok ? { ok: true } : { ok: false, reason: 'database or disk is full' }), log, delayMs: 1, retryMs: 1 });
+    memory.stateReady({ alreadyWarned });
+    return { seen, memory, recover: () => (ok = true), fail: () => (ok = false) };
+  };
+  const run = levels(false);
+  for (const n of [1, 2, 3]) {
+    run.memory.record([event(n)]);
+    await run.memory.flush();
+  }
+  run.recover();
+  run.memory.record([event(4)]);
+  await run.memory.flush();
+  run.fail();
+  run.memory.record([event(5)]);
+  await run.memory.flush();
+  t.same(run.seen, ['warn', 'info', 'info', 'info', 'warn'], 'warned at the first failure, quiet through the run, warned again after recovering');
+  const told = levels(true);
+  told.memory.record([event(1)]);
+  await told.memory.flush();
+  t.same(told.seen, ['info'], 'the boot already said the disk is full');
+});
+
 t.test('aios memory-ingest: JSON lines in, all or none', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aios-ingest-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
