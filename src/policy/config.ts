@@ -58,39 +58,49 @@ export const DEFAULT_DENY = [
 
 export class ConfigError extends Error {}
 
-/** Reads the [permissions] section; a missing file gives the defaults, a bad one an error naming the key. */
-export function loadPermissions(file: string = DEFAULT_CONFIG_FILE, options: { missingOk?: boolean } = {}): Permissions {
+/**
+ * The tables of a configuration file. A missing file is empty when `missingOk` (by default only
+ * for the installed file: a file named on purpose must exist); unreadable or bad TOML is an error.
+ */
+export function readConfigFile(file: string, options: { missingOk?: boolean } = {}): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (options.missingOk ?? file === DEFAULT_CONFIG_FILE)) return permissionsSchema.parse({});
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && (options.missingOk ?? file === DEFAULT_CONFIG_FILE)) return {};
     throw new ConfigError(`Cannot read the configuration ${file}: ${(error as Error).message}`, { cause: error });
   }
-  let toml: Record<string, unknown>;
   try {
-    toml = parseToml(text) as Record<string, unknown>;
+    return parseToml(text) as Record<string, unknown>;
   } catch (error) {
     throw new ConfigError(`${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
-  return parsePermissions(toml.permissions ?? {}, file);
+}
+
+/** One [section] checked by its schema; an error names the file, the key and what was there. */
+export function parseSection<T>(schema: z.ZodMiniType<T>, value: unknown, section: string, where: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = [section, ...issue.path.map(String)].join('.');
+  const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k as string] : undefined), value);
+  throw new ConfigError(`${where}: [${key}] ${issue.message}${got === undefined ? '' : `, got \`${JSON.stringify(got)}\``}`);
+}
+
+/** Reads the [permissions] section; a missing file gives the defaults, a bad one an error naming the key. */
+export function loadPermissions(file: string = DEFAULT_CONFIG_FILE, options: { missingOk?: boolean } = {}): Permissions {
+  return parsePermissions(readConfigFile(file, options).permissions ?? {}, file);
 }
 
 export function parsePermissions(value: unknown, where: string): Permissions {
-  const parsed = permissionsSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const key = ['permissions', ...issue.path.map(String)].join('.');
-    const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k as string] : undefined), value);
-    throw new ConfigError(`${where}: [${key}] ${issue.message}${got === undefined ? '' : `, got \`${JSON.stringify(got)}\``}`);
-  }
+  const permissions = parseSection(permissionsSchema, value, 'permissions', where);
   for (const list of ['auto_allow', 'notify', 'require_approval', 'deny', 'protected_paths'] as const) {
-    for (const [i, r] of parsed.data[list].entries()) {
+    for (const [i, r] of permissions[list].entries()) {
       const prefix = /^([a-z]+):/.exec(r)?.[1];
       if (prefix && !['cmd', 'tool', 'path'].includes(prefix)) {
         throw new ConfigError(`${where}: [permissions.${list}.${i}] unknown rule kind \`${prefix}:\` in \`${r}\` (use cmd:, tool: or path:, or no prefix for a command)`);
       }
     }
   }
-  return parsed.data;
+  return permissions;
 }

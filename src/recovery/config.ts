@@ -1,9 +1,7 @@
 // The [snapshots] section of /etc/aios/config.toml: what a snapshot covers, how many automatic
 // ones are kept, and how often one is taken.
-import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
 import * as z from 'zod/mini';
-import { ConfigError, DEFAULT_CONFIG_FILE } from '../policy/config.ts';
+import { parseSection, readConfigFile } from '../policy/config.ts';
 
 const absolute = z.string().check(z.startsWith('/', 'must be an absolute path'));
 
@@ -25,20 +23,6 @@ export function defaultSnapshotPaths(stateDir: string): string[] {
 
 /** The settings from the file (missing file or section: the defaults); errors name the key. */
 export function loadSnapshotSettings(file: string, stateDir: string): SnapshotSettings {
-  let toml: Record<string, unknown> = {};
-  try {
-    toml = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    if (!(missing && file === DEFAULT_CONFIG_FILE)) {
-      throw new ConfigError(missing || (error as NodeJS.ErrnoException).code ? `Cannot read the configuration ${file}: ${(error as Error).message}` : `${file} is not valid TOML: ${(error as Error).message.split('\n')[0]}`, { cause: error });
-    }
-  }
-  const value = toml.snapshots ?? {};
-  const parsed = snapshotsSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${file}: [${['snapshots', ...issue.path.map(String)].join('.')}] ${issue.message}`);
-  }
-  return { ...parsed.data, paths: parsed.data.paths ?? defaultSnapshotPaths(stateDir) };
+  const settings = parseSection(snapshotsSchema, readConfigFile(file).snapshots ?? {}, 'snapshots', file);
+  return { ...settings, paths: settings.paths ?? defaultSnapshotPaths(stateDir) };
 }

@@ -4,7 +4,8 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { MemoryStore } from '../memory/store.ts';
 import { loadSnapshotSettings, type SnapshotSettings } from './config.ts';
 import { restoreSnapshot, type RestoreResult } from './restore.ts';
-import { createSnapshot, formatSize, type SnapshotMetadata, type Trigger } from './snapshots.ts';
+import { formatBytes } from '../tools/sys-tools.ts';
+import { createSnapshot, type SnapshotMetadata, type Trigger } from './snapshots.ts';
 
 export interface RecoveryContext {
   stateDir: string;
@@ -44,7 +45,7 @@ export async function takeSnapshot(
     keepAutomatic: settings.keep_automatic,
     onProgress: context.onProgress,
   });
-  remember(context, `snapshot ${metadata.id} taken (${metadata.trigger}${metadata.tool ? ` before ${metadata.tool.name}` : ''}): ${metadata.description || metadata.paths.join(', ')}; ${metadata.sizes.files} files, ${formatSize(metadata.sizes.bytes)}`, {
+  remember(context, `snapshot ${metadata.id} taken (${metadata.trigger}${metadata.tool ? ` before ${metadata.tool.name}` : ''}): ${metadata.description || metadata.paths.join(', ')}; ${metadata.sizes.files} files, ${formatBytes(metadata.sizes.bytes)}`, {
     snapshot: metadata.id,
     action: 'create',
     trigger: metadata.trigger,

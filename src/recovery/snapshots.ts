@@ -21,6 +21,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { monotonicFactory } from 'ulid';
 import * as z from 'zod/mini';
 import { requireRuntimePackage } from '../native/packages.ts';
+import { formatBytes } from '../tools/sys-tools.ts';
 import { listPackages } from './packages.ts';
 import { sha256File, walk, type Skipped, type TreeEntry } from './tree.ts';
 
@@ -182,20 +183,9 @@ function noSpace(where: string, needed: number, cause?: unknown, what = 'the sna
   })();
   return new SnapshotError(
     'ENOSPC',
-    `not enough space in ${where} for ${what} (about ${formatSize(needed)} needed, ${Number.isNaN(free) ? 'unknown' : formatSize(free)} free). Nothing was changed; remove old snapshots (aios snapshots) or free space, then try again.`,
+    `not enough space in ${where} for ${what} (about ${formatBytes(needed)} needed, ${Number.isNaN(free) ? 'unknown' : formatBytes(free)} free). Nothing was changed; remove old snapshots (aios snapshots) or free space, then try again.`,
     { cause },
   );
-}
-
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 export async function createSnapshot(options: CreateOptions): Promise<SnapshotMetadata> {
@@ -211,7 +201,7 @@ export async function createSnapshot(options: CreateOptions): Promise<SnapshotMe
   const { entries, skipped } = walk(roots, { exclude: excluded, sqliteDigest: () => '', hash: false });
   const needed = entries.reduce((sum, e) => sum + (e.size ?? 0), 0);
   if (needed > freeBytes(dir)) throw noSpace(dir, needed);
-  progress(`snapshot ${id}: ${entries.length} entries, ${formatSize(needed)}`);
+  progress(`snapshot ${id}: ${entries.length} entries, ${formatBytes(needed)}`);
 
   mkdirSync(path.join(work, 'files'), { recursive: true, mode: 0o700 });
   try {
@@ -260,7 +250,7 @@ export async function createSnapshot(options: CreateOptions): Promise<SnapshotMe
       data = { method: 'reflink', dir: 'files' };
       storedBytes = 0;
     } else {
-      progress(`snapshot ${id}: compressing ${formatSize(bytes)}`);
+      progress(`snapshot ${id}: compressing ${formatBytes(bytes)}`);
       const tar = await import('tar');
       const archive = path.join(work, 'data.tar.zst');
       await tar.create({ cwd: work, file: archive, zstd: true, portable: true }, ['files']);
@@ -290,7 +280,7 @@ export async function createSnapshot(options: CreateOptions): Promise<SnapshotMe
     fsyncPath(metadataFile);
     renameSync(work, path.join(dir, id));
     fsyncPath(dir);
-    progress(`snapshot ${id}: done (${files.length} files, ${formatSize(bytes)}, ${data.method === 'archive' ? `${formatSize(storedBytes)} compressed` : 'reflinked'})`);
+    progress(`snapshot ${id}: done (${files.length} files, ${formatBytes(bytes)}, ${data.method === 'archive' ? `${formatBytes(storedBytes)} compressed` : 'reflinked'})`);
     if (options.prune ?? options.trigger !== 'manual') pruneSnapshots(options.stateDir, options.keepAutomatic ?? 24);
     return metadata;
   } catch (error) {
@@ -424,7 +414,7 @@ export async function openVerified(stateDir: string, metadata: SnapshotMetadata,
     close = () => rmSync(root, { recursive: true, force: true });
     try {
       const tar = await import('tar');
-      onProgress(`unpacking ${options.only ? `${options.only.size} of ${metadata.sizes.files} files` : formatSize(metadata.sizes.bytes)}`);
+      onProgress(`unpacking ${options.only ? `${options.only.size} of ${metadata.sizes.files} files` : formatBytes(metadata.sizes.bytes)}`);
       await tar.extract({
         cwd: root,
         file: archive,

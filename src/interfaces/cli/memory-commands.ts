@@ -1,8 +1,7 @@
 // `aios memory search|show|add|forget|stats|retain`: the memory database in the state directory,
 // read and written directly (the runtime need not be running: rescue, tests).
-import readline from 'node:readline/promises';
 import type { MemoryStore, MemoryType, RetentionPolicy, RetentionReport, SearchOptions, Tier } from '../../memory/store.ts';
-import { table, UsageError, type Command, type ParsedArgs } from './command.ts';
+import { confirm, table, UsageError, type Command, type ParsedArgs } from './command.ts';
 
 const UNITS: Record<string, number> = { s: 1_000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -69,15 +68,6 @@ async function filters(args: ParsedArgs): Promise<SearchOptions> {
 
 function print(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
-  }
 }
 
 export const memoryCommand: Command = {

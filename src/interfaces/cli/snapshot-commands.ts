@@ -1,11 +1,10 @@
 // `aios snapshot [-d DESC]`, `aios snapshot show|diff|delete ID`, `aios snapshots`,
 // `aios restore ID [--dry-run]`: snapshots in the state directory, worked on directly (the
 // runtime need not be running; a restore asks it to reload services when it is).
-import readline from 'node:readline/promises';
 import type { Diff } from '../../recovery/restore.ts';
 import type { RecoveryContext } from '../../recovery/recovery.ts';
 import type { SnapshotMetadata } from '../../recovery/snapshots.ts';
-import { table, UsageError, type Command, type ParsedArgs } from './command.ts';
+import { confirm, table, UsageError, type Command, type ParsedArgs } from './command.ts';
 
 const COMMON_OPTIONS = {
   json: { type: 'boolean' },
@@ -65,8 +64,8 @@ function when(iso: string): string {
 }
 
 async function sizeText(bytes: number): Promise<string> {
-  const { formatSize } = await import('../../recovery/snapshots.ts');
-  return formatSize(bytes);
+  const { formatBytes } = await import('../../tools/sys-tools.ts');
+  return formatBytes(bytes);
 }
 
 const MARK: Record<string, string> = { recreate: '+', remove: '-', content: '~', attributes: '*', type: '!' };
@@ -86,15 +85,6 @@ function printDiff(diff: Diff, lead: string): void {
     for (const pkg of p.missing) process.stdout.write(`  package ${pkg.name} ${pkg.version}: cannot be put back (not in the pacman cache)\n`);
   } else if (diff.packagesNote) {
     process.stdout.write(`packages: not compared: ${diff.packagesNote}\n`);
-  }
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
-  } finally {
-    rl.close();
   }
 }
 
