@@ -6,6 +6,7 @@ import { controlRequestSchema } from './interfaces/control-protocol.ts';
 import { run } from './main.ts';
 import { parseServiceFile } from './supervisor/service-spec.ts';
 import { decide } from './models/reactive.ts';
+import { RuleSet } from './models/rules.ts';
 import { settleTimers, warmUpRendering, warmUpSpawn, warmUpSupervision } from './warm-up.ts';
 import { SYSTEM_TOOLS } from './tools/system-tools.ts';
 
@@ -18,7 +19,13 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
   controlRequestSchema.safeParse({ cmd: 'ping' });
   controlRequestSchema.safeParse({ cmd: 'logs', name: 'x' });
   for (const tool of SYSTEM_TOOLS) tool.input.safeParse({});
-  for (const line of ['status', 'services', 'logs x', 'restart x', 'boot', 'poweroff', 'reboot', 'help', 'nonsense', 'what did I install yesterday', 'when did x last crash', 'what changed in /etc this week', 'what happened on monday']) decide(line);
+  // The console reads the real rules (/etc/aios/rules) when it starts; these only exercise the
+  // same compile and match paths.
+  const rules = RuleSet.fromToml(
+    '[[rule]]\nname = "a"\npatterns = ["[show] (x|y) {n} [{when}]"]\ntool = "service.logs"\nargs = { name = "{n}", since = "{when.since}" }\nslots = { n = "name", when = "time" }\n' +
+      '[[rule]]\nname = "b"\npatterns = ["what did i {e} [{when}]"]\ntool = "memory.search"\nargs = { event = "{e}" }\n[rule.slots]\ne = { install = "install" }\nwhen = "time"\n',
+  );
+  for (const line of ['x nginx', 'show y sshd yesterday', 'what did I install this week', 'help', 'nonsense', 'tool fs.stat {}']) decide(line, rules);
   warmUpRendering();
   warmUpSupervision();
   warmUpSpawn();

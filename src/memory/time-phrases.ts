@@ -18,6 +18,15 @@ const UNIT_NAMES: Record<string, string> = { m: 'minute', min: 'minute', mins: '
 /** The phrases parseTimePhrase knows, for messages that say what to write instead. */
 export const TIME_PHRASE_EXAMPLES = 'today, yesterday, this week, last week, last 3 days, last 12 hours, on monday, since 2026-11-20';
 
+/**
+ * A regular expression source for text that may be a time phrase: every phrase parseTimePhrase
+ * accepts has this shape (and some that it does not, which it then refuses). The reactive rules
+ * use it so that in "search memory for nginx crashed yesterday" the time is "yesterday", not
+ * "crashed yesterday".
+ */
+export const TIME_PHRASE_SHAPE =
+  '(?:(?:in|during|over|within|from) )?(?:the )?(?:today|yesterday|[a-z]+day|(?:this|last|past|on) \\S+(?: [a-z]+)?|\\d{1,4} [a-z]+ ago|\\d{4}-\\d{2}-\\d{2}(?:[ t]\\S+)?|since .+)';
+
 function startOfDay(d: Date, addDays = 0): Date {
   return new Date(d.getFullYear(), d.getMonth(), d.getDate() + addDays);
 }

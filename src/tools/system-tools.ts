@@ -183,16 +183,17 @@ function renderStatus(s: ServiceStatus): string {
 
 export const serviceListTool = defineTool({
   name: 'service.list',
-  description: 'The services that PID 1 supervises, with their state.',
-  input: z.strictObject({}),
+  description: 'The services that PID 1 supervises, with their state; with `state`, only those in it (failed: the ones that gave up).',
+  input: z.strictObject({ state: z.optional(serviceStatusSchema.shape.state) }),
   output: z.array(serviceStatusSchema),
   capability: 'service.read',
   effects: ['reads'],
   risk: 'low',
   timeoutMs: 5_000,
   undo: 'none',
-  run: (_input, context) => services(context),
+  run: async (input, context) => (await services(context)).filter((s) => input.state === undefined || s.state === input.state),
   render(list) {
+    if (list.length === 0) return 'no services';
     const width = Math.max(4, ...list.map((s) => s.name.length));
     return list
       .map((s) => `${s.name.padEnd(width)}  ${s.state.padEnd(8)}  ${s.pid ?? '-'}${s.restarts ? `  (${s.restarts} restarts)` : ''}${s.reason ? `  ${s.reason}` : ''}`)

@@ -11,6 +11,9 @@ import { summarizeAnswer } from '../../src/interfaces/console/console.ts';
 import { MemoryStore } from '../../src/memory/store.ts';
 import { MAIN, waitFor } from '../helpers/init-harness.ts';
 
+/** The rules the image ships (the console reads AIOS_RULES_DIR instead of /etc/aios/rules). */
+const RULES_DIR = path.join(import.meta.dirname, '../../rootfs-overlay/etc/aios/rules');
+
 t.test('an answer in one line', async (t) => {
   t.equal(summarizeAnswer(['2026-03-03 01:30  installed nginx']), '2026-03-03 01:30  installed nginx');
   t.equal(summarizeAnswer(['a\nb', 'c']), 'a (+2 more lines)');
@@ -33,7 +36,7 @@ t.test('time questions at the prompt, and the conversation remembered', async (t
   seeded.close();
 
   const command = `${process.execPath} ${MAIN} console --run ${dir}/run --state ${stateDir}`;
-  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm' } });
+  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AIOS_RULES_DIR: RULES_DIR, TERM: 'xterm' } });
   let text = '';
   pty.stdout.on('data', (d: Buffer) => (text += stripAnsi(d.toString())));
   const exited = new Promise<number | null>((resolve) => pty.on('exit', resolve));

@@ -9,6 +9,9 @@ import t from 'tap';
 import { stripAnsi } from '../../qemu/smoke.ts';
 import { MAIN, startInit, waitFor } from '../helpers/init-harness.ts';
 
+/** The rules the image ships (the console reads AIOS_RULES_DIR instead of /etc/aios/rules). */
+const RULES_DIR = path.join(import.meta.dirname, '../../rootfs-overlay/etc/aios/rules');
+
 t.test('the prompt answers, ctrl-C cancels a running request, ctrl-D ends it', async (t) => {
   const init = await startInit({
     services: {
@@ -19,7 +22,7 @@ t.test('the prompt answers, ctrl-C cancels a running request, ctrl-D ends it', a
   });
   t.teardown(() => init.cleanup());
   const command = `${process.execPath} ${MAIN} console --run ${init.runDir} --state ${init.stateDir}`;
-  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm' } });
+  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AIOS_RULES_DIR: RULES_DIR, TERM: 'xterm' } });
   let text = '';
   pty.stdout.on('data', (d: Buffer) => (text += stripAnsi(d.toString())));
   const exited = new Promise<number | null>((resolve) => pty.on('exit', resolve));
@@ -30,6 +33,12 @@ t.test('the prompt answers, ctrl-C cancels a running request, ctrl-D ends it', a
   let from = text.length;
   pty.stdin.write('services\r');
   await seen(/slow\s+up/, from);
+  from = text.length;
+  pty.stdin.write('show failed services\r');
+  await seen(/no services/, from);
+  from = text.length;
+  pty.stdin.write('is slow running?\r');
+  await seen(/slow: up \(pid \d+\)/, from);
 
   from = text.length;
   const started = Date.now();
@@ -54,7 +63,7 @@ t.test('approvals at the prompt: describe, no, edit (asks the policy again), yes
   for (const name of ['a', 'b']) writeFileSync(path.join(dir, name), name);
   writeFileSync(path.join(dir, 'config.toml'), '[permissions]\nmode = "normal"\n');
   const command = `${process.execPath} ${MAIN} console --run ${dir}/run --state ${dir}/state`;
-  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm', AIOS_CONFIG: path.join(dir, 'config.toml') } });
+  const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AIOS_RULES_DIR: RULES_DIR, TERM: 'xterm', AIOS_CONFIG: path.join(dir, 'config.toml') } });
   let text = '';
   pty.stdout.on('data', (d: Buffer) => (text += stripAnsi(d.toString())));
   t.teardown(() => pty.kill());

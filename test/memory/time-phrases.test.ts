@@ -1,13 +1,18 @@
 // Time phrases into ranges, against a fixed now (Wednesday 2026-03-04 15:30) in UTC, where no
 // day is longer or shorter than 24 hours; one case in Berlin shows the day that DST shortens.
 import t from 'tap';
-import { formatLocalTime, parseDate, parseTimePhrase } from '../../src/memory/time-phrases.ts';
+import { formatLocalTime, parseDate, parseTimePhrase, TIME_PHRASE_SHAPE } from '../../src/memory/time-phrases.ts';
 
 process.env.TZ = 'UTC';
 const NOW = new Date('2026-03-04T15:30:00Z');
 
+const SHAPE = new RegExp(`^${TIME_PHRASE_SHAPE}$`, 'i');
+
+/** The range, checking on the way that every phrase understood has the shape rules look for. */
 function range(phrase: string, now = NOW): [string, string | null] | null {
   const r = parseTimePhrase(phrase, now);
+  const typed = phrase.trim().replace(/\s+/g, ' ').replace(/[?.!]+$/, '');
+  if (r && !SHAPE.test(typed)) throw new Error(`"${typed}" is understood but does not have TIME_PHRASE_SHAPE: the reactive rules would miss it`);
   return r ? [r.since.toISOString(), r.until?.toISOString() ?? null] : null;
 }
 

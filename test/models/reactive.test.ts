@@ -1,12 +1,21 @@
 // The reactive tier's time questions: each becomes one memory.search call with the range worked
 // out from a fixed now (in UTC); a time it does not know is an error that says what it knows.
+import path from 'node:path';
 import t from 'tap';
 import { decide } from '../../src/models/reactive.ts';
+import { loadRules } from '../../src/models/rules.ts';
 
 process.env.TZ = 'UTC';
 const NOW = new Date('2026-03-04T15:30:00Z'); // a Wednesday
 
-const call = (text: string) => decide(text, NOW);
+// The rules the image ships.
+const RULES = loadRules(path.join(import.meta.dirname, '../../rootfs-overlay/etc/aios/rules'));
+const call = (text: string) => {
+  const decision = decide(text, RULES, NOW);
+  if (decision.kind !== 'call') return decision;
+  const { match: _, ...rest } = decision;
+  return rest;
+};
 const search = (args: Record<string, unknown>) => ({ kind: 'call', name: 'memory.search', args });
 const YESTERDAY = { since: '2026-03-03T00:00:00.000Z', until: '2026-03-04T00:00:00.000Z' };
 const THIS_WEEK = { since: '2026-03-02T00:00:00.000Z', until: '2026-03-09T00:00:00.000Z' };
@@ -49,9 +58,24 @@ t.test('a time it does not know says which it does', async (t) => {
   t.equal(call('what happened next week').kind, 'error');
 });
 
-t.test('the other rules are unchanged', async (t) => {
-  t.match(call('restart nginx'), { kind: 'tool', tool: { name: 'service.restart' }, args: { name: 'nginx' } });
-  t.match(call('status'), { kind: 'tool', tool: { name: 'sys.status' } });
+t.test('the shipped rules load without problems and answer the everyday requests', async (t) => {
+  t.same(RULES.problems, []);
+  const cases: [string, string, Record<string, unknown>][] = [
+    ['restart nginx', 'service.restart', { name: 'nginx' }],
+    ['restart the sshd service', 'service.restart', { name: 'sshd' }],
+    ['restart', 'sys.power', { action: 'reboot' }],
+    ['status', 'sys.status', {}],
+    ['is sshd running?', 'service.status', { name: 'sshd' }],
+    ['show failed services', 'service.list', { state: 'failed' }],
+    ['free memory', 'sys.memory', {}],
+    ["what's using the disk", 'sys.disks', {}],
+    ['logs nginx 50', 'service.logs', { name: 'nginx', lines: 50 }],
+    ['show the logs of nginx', 'service.logs', { name: 'nginx' }],
+    ['install vim', 'pkg.install', { names: ['vim'] }],
+    ['listening ports', 'net.listening', {}],
+    ['take a snapshot', 'snapshot.create', { description: 'taken at the console' }],
+  ];
+  for (const [text, name, args] of cases) t.same(call(text), { kind: 'call', name, args }, text);
   t.same(call('tool memory.search {"query":"nginx"}'), search({ query: 'nginx' }));
   t.match(call('wht happened'), { kind: 'unknown', suggestion: 'what' });
 });

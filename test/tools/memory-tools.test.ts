@@ -8,12 +8,15 @@ import t, { type Test } from 'tap';
 import { AuditLog } from '../../src/audit/audit-log.ts';
 import { MemoryStore, type NewMemory } from '../../src/memory/store.ts';
 import { decide } from '../../src/models/reactive.ts';
+import { loadRules } from '../../src/models/rules.ts';
 import { ApprovalStore } from '../../src/policy/approvals.ts';
 import { permissionsSchema } from '../../src/policy/config.ts';
 import { Policy } from '../../src/policy/policy.ts';
 import { runToolCall, type PipelineOptions } from '../../src/tools/pipeline.ts';
 import { memorySearchTool } from '../../src/tools/memory-tools.ts';
 import { toolMap } from '../../src/tools/registry.ts';
+
+const RULES = loadRules(path.join(import.meta.dirname, '../../rootfs-overlay/etc/aios/rules'));
 
 process.env.TZ = 'UTC';
 const NOW = new Date('2026-03-04T15:30:00Z'); // a Wednesday
@@ -43,7 +46,7 @@ function setup(t: Test, withMemory = true): { dir: string; options: PipelineOpti
 
 /** What the console prints for a line typed at the prompt. */
 async function ask(line: string, options: PipelineOptions, now = NOW): Promise<string> {
-  const decision = decide(line, now);
+  const decision = decide(line, RULES, now);
   if (decision.kind === 'error') return `error: ${decision.message}`;
   if (decision.kind !== 'call') throw new Error(`${line}: decided ${decision.kind}`);
   const result = await runToolCall(decision.name, decision.args, options);

@@ -10,7 +10,8 @@ import type { Readable, Writable } from 'node:stream';
 import { redactSecrets } from '../../audit/canonical.ts';
 import type { MemoryStore, NewMemory } from '../../memory/store.ts';
 import { native } from '../../native/index.ts';
-import { decide, RULES, TOOL_RULE } from '../../models/reactive.ts';
+import { decide, describeCall, TOOL_COMMAND } from '../../models/reactive.ts';
+import { loadRules, type RuleSet } from '../../models/rules.ts';
 import { callTool } from '../../tools/tool.ts';
 import type { ApprovalRequest } from '../../policy/approvals.ts';
 import type { PipelineOptions } from '../../tools/pipeline.ts';
@@ -118,7 +119,10 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     id: `${path.basename(options.tty ?? 'stdin')}-${process.pid}-${Date.now()}`,
     actor: `user:console${options.tty ? `:${path.basename(options.tty)}` : ''}`,
     turns: [],
+    // Read once a session: a changed rules file counts from the next console (ctrl-D).
+    rules: loadRules(),
   };
+  for (const problem of session.rules.problems) say(`warning: rules: ${problem}`);
 
   rl.on('line', (line) => {
     if (question) {
@@ -186,6 +190,8 @@ interface ConsoleSession {
   actor: string;
   /** The chat turns of the request running now, remembered when it is answered. */
   turns: NewMemory[];
+  /** The reactive tier's rules. */
+  rules: RuleSet;
 }
 
 /** One line typed here, or what was answered, as a `chat` memory (secrets in JSON arguments redacted). */
@@ -247,13 +253,14 @@ async function rememberTurns(options: ConsoleOptions, session: ConsoleSession, s
 
 async function answer(text: string, options: ConsoleOptions, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
   const json = / --json$/.test(text);
-  const decision = decide(json ? text.replace(/ --json$/, '') : text);
+  const decision = decide(json ? text.replace(/ --json$/, '') : text, session.rules);
   if (decision.kind === 'help') {
-    const width = Math.max(...[...RULES, TOOL_RULE].map((r) => r.usage.length));
+    const commands = [...session.rules.rules, TOOL_COMMAND];
+    const width = Math.max(...commands.map((r) => r.usage.length));
     say(
       [
         'Commands (add --json for machine-readable output):',
-        ...[...RULES, TOOL_RULE].map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
+        ...commands.map((r) => `  ${r.usage.padEnd(width)}  ${r.summary}`),
         `  ${'tools'.padEnd(width)}  the tools there are`,
         `  ${'help'.padEnd(width)}  this list`,
         'Keys: ctrl-C cancels, ctrl-D starts a fresh console, up/down walk the history.',
@@ -269,6 +276,14 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   }
   if (decision.kind === 'error') {
     say(`error: ${decision.message}`);
+    return;
+  }
+  if (decision.kind === 'ambiguous') {
+    say(['That could mean more than one thing; say which:', ...decision.matches.map((m) => `  ${m.rule.usage}  (${describeCall(m)})`)].join('\n'));
+    return;
+  }
+  if (decision.kind === 'unsure') {
+    say(`I'm not sure enough to run that. Did you mean \`${decision.match.rule.usage}\` (${describeCall(decision.match)})? Type it that way to run it.`);
     return;
   }
   if (decision.kind === 'unknown') {
@@ -303,7 +318,7 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     }
   }
   const { run, ...guard } = session.guard;
-  const name = decision.kind === 'call' ? decision.name : decision.tool.name;
+  const name = decision.name;
   let args = decision.args;
   for (;;) {
     session.editedArgs = undefined;
