@@ -19,6 +19,7 @@ import { memoryCommand } from './interfaces/cli/memory-commands.ts';
 import { restoreCommand, snapshotCommand, snapshotsCommand } from './interfaces/cli/snapshot-commands.ts';
 import { maintainCommand } from './interfaces/cli/maintain-command.ts';
 import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
+import { routeCommand } from './interfaces/cli/route-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -44,6 +45,7 @@ const COMMANDS: Command[] = [
   snapshotsCommand,
   restoreCommand,
   maintainCommand,
+  routeCommand,
 ];
 
 function overview(): string {
