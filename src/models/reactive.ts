@@ -1,7 +1,7 @@
 // The reactive tier: what a person typed, matched against the rules (rules.ts, TOML in
 // /etc/aios/rules) and turned into a tool call, no model. The console's own syntax (help,
 // tools, `tool NAME JSON`) is handled here too, before the rules.
-import { CONFIDENT, type Match, type RuleSet } from './rules.ts';
+import { CONFIDENT, editDistance, type Match, type RuleSet } from './rules.ts';
 
 /** Any tool by name, with JSON arguments: the same pipeline (policy, approval, audit) as the rest. */
 export const TOOL_COMMAND = { usage: 'tool NAME [JSON]', summary: 'call any tool, e.g. tool fs.list {"path":"/etc"}' };
@@ -41,9 +41,11 @@ export function decide(text: string, rules: RuleSet, now: Date = new Date()): De
     case 'invalid':
       return { kind: 'error', message: matched.message };
     case 'none': {
-      const first = line.split(' ')[0]!.toLowerCase();
-      const words = ['help', 'tools', 'tool', ...rules.firstWords()];
-      const suggestion = words.find((w) => editDistance(w, first) <= 2 && w !== first) ?? null;
+      // "Did you mean" is for a mistyped command, not for a sentence (which a model answers).
+      const words = line.split(' ');
+      if (words.length > 3) return { kind: 'unknown', suggestion: null };
+      const first = words[0]!.toLowerCase();
+      const suggestion = ['help', 'tools', 'tool', ...rules.firstWords()].find((w) => w !== first && editDistance(w, first) <= 2) ?? null;
       return { kind: 'unknown', suggestion };
     }
   }
@@ -52,18 +54,4 @@ export function decide(text: string, rules: RuleSet, now: Date = new Date()): De
 /** A matched call as a person reads it: `service.restart {"name":"nginx"}`. */
 export function describeCall(match: Match): string {
   return `${match.tool} ${JSON.stringify(match.args)}`;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
 }

@@ -26,11 +26,31 @@ type ModelTier = (typeof MODEL_TIERS)[number];
 
 /** Kinds of task that need more than a small model, by the words that give them away. */
 const TASK_CLASSES: { name: string; tier: ModelTier; pattern: RegExp }[] = [
-  { name: 'code', tier: 'strategic', pattern: /\b(?:(?:write|generate|create|make)\b.*\b(?:script|program|function|code|regex|dockerfile|unit file|makefile|class)|code|coding|refactor|debug(?:ging)?|compile|stack ?trace|python|javascript|typescript|rust|golang|bash script)\b/i },
-  { name: 'security analysis', tier: 'strategic', pattern: /\b(?:secur(?:e|ity)|harden(?:ing)?|vulnerab\w*|cve|exploit\w*|attack\w*|intrusion|malware|rootkit|breach\w*|compromised?|suspicious|threat\w*|pentest\w*)\b/i },
-  { name: 'planning', tier: 'strategic', pattern: /\b(?:plan|planning|design|architect\w*|strategy|roadmap|migrat\w+|trade-?offs?|step[- ]by[- ]step)\b/i },
-  { name: 'diagnosis', tier: 'tactical', pattern: /\b(?:why|diagnos\w*|troubleshoot\w*|investigat\w*|figure out|find out|root cause|slow(?:er|ly)?|keeps? (?:crashing|failing|restarting)|broken|fix|repair)\b/i },
-  { name: 'multi-step work', tier: 'tactical', pattern: /\b(?:set ?up|configure|install \S+ and|and then|after that|automat\w+|schedule|every (?:day|night|hour|week))\b/i },
+  {
+    name: 'security analysis',
+    tier: 'strategic',
+    pattern:
+      /\b(?:secur(?:e|ity)|harden(?:ing)?|vulnerab\w*|cves?|exploit\w*|attack\w*|intrusion|malware|rootkit|breach\w*|compromised?|suspicious|threats?|pentest\w*|firewall|nftables|iptables|encrypt\w*|sudoers|authorized_keys|expos(?:e|ed|ing)|leaks?|is (?:it|this) safe|safe to run|setuid|suid|audit (?:all|the|my|this)|key management|permissions? (?:audit|review))\b/i,
+  },
+  {
+    name: 'code',
+    tier: 'strategic',
+    pattern:
+      /\b(?:(?:write|generate|create|review|optimi[sz]e|refactor|fix|port|convert)\b.{0,40}\b(?:script|program|function|code|regex|dockerfile|makefile|class|playbook|pkgbuild|ruleset|query|module|unit file|crontab|timers?)|source code|sql|#!\/)/i,
+  },
+  { name: 'planning', tier: 'strategic', pattern: /\b(?:plan|planning|design|architect\w*|strategy|roadmap|migrat\w+|trade-?offs?|step[- ]by[- ]step|best way|how (?:should|would) i structure|structure (?:a|my|the)|should i (?:use|choose|pick|go with)|recommend|review (?:my|this|the))\b/i },
+  {
+    name: 'diagnosis',
+    tier: 'tactical',
+    pattern:
+      /\b(?:why|diagnos\w*|troubleshoot\w*|investigat\w*|figure out|find out|root cause|slow(?:er|ly)?|keeps? (?:crashing|failing|restarting)|broken|broke|fix|repair|debug|won'?t|can'?t|cannot|doesn'?t|isn'?t (?:working|running)|not working|stopped working|crash(?:es|ed|ing)|what'?s going on|going on|causing|hangs?|freez\w+)\b/i,
+  },
+  {
+    name: 'multi-step work',
+    tier: 'tactical',
+    pattern:
+      /\b(?:set ?up|configure|install \S+ and|and then|after that|automat\w+|schedule|every (?:day|night|hour|week|\d+ \w+)|tune|clean ?up|make sure|get \S+(?: \S+){0,4} running|create (?:a |an )?\S+ (?:database|user|share)|change \S+ to)\b/i,
+  },
 ];
 
 /** `@tactical what is…`: the tier named, and the request without it. */

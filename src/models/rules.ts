@@ -37,6 +37,8 @@ export const DEFAULT_RULES_DIR = '/etc/aios/rules';
 export const CONFIDENT = 0.6;
 /** Matches this close in confidence, making different calls, are asked about instead of picked. */
 export const AMBIGUOUS_WITHIN = 0.1;
+/** A match found only after correcting a misspelt word counts this much less. */
+export const CORRECTED_FACTOR = 0.8;
 
 const SLOT_TYPES = ['name', 'word', 'path', 'number', 'text', 'time'] as const;
 type SlotType = (typeof SLOT_TYPES)[number] | { choices: Map<string, string> };
@@ -90,6 +92,8 @@ export interface Match {
   tool: string;
   args: Record<string, unknown>;
   confidence: number;
+  /** The line as it was read when misspelt words were taken for the rules' words. */
+  corrected?: string;
 }
 
 export type Matched =
@@ -110,6 +114,10 @@ export class RuleSet {
   readonly #unindexed: CompiledPattern[] = [];
   readonly #order = new Map<CompiledPattern, number>();
   readonly #firstWords = new Set<string>();
+  /** Every literal word and choice of the patterns, for correcting misspellings. */
+  readonly #vocabulary = new Set<string>();
+  /** The vocabulary's words (of three letters or more) by themselves and each one-letter deletion. */
+  readonly #byDeletion = new Map<string, string[]>();
 
   /** `index: false` tries every pattern on every line (bench/reactive.ts compares). */
   constructor(rules: Rule[], patterns: CompiledPattern[], problems: string[], options: { index?: boolean } = {}) {
@@ -119,8 +127,18 @@ export class RuleSet {
       const tree = parsePattern(pattern.text);
       const first = firstWords(tree);
       if (first !== 'any') for (const w of first) this.#firstWords.add(w);
+      for (const w of wordsIn(tree)) this.#vocabulary.add(w);
+      for (const type of pattern.rule.slots.values()) if (typeof type === 'object') for (const w of type.choices.keys()) this.#vocabulary.add(w);
       return options.index === false ? [] : requiredWords(tree);
     });
+    for (const word of this.#vocabulary) {
+      if (word.length < 3) continue;
+      for (const variant of new Set([word, ...deletions(word)])) {
+        const list = this.#byDeletion.get(variant) ?? [];
+        list.push(word);
+        this.#byDeletion.set(variant, list);
+      }
+    }
     const uses = new Map<string, number>();
     for (const sets of keys) for (const set of sets) for (const w of set) uses.set(w, (uses.get(w) ?? 0) + 1);
     const weight = (set: Set<string>): number => [...set].reduce((n, w) => n + uses.get(w)!, 0);
@@ -157,9 +175,43 @@ export class RuleSet {
     return [...found].sort((a, b) => this.#order.get(a)! - this.#order.get(b)!);
   }
 
+  /**
+   * The rules' answer for a line. When nothing matches as typed, words that are one edit away
+   * from exactly one of the rules' own words (restrat, stauts, instal) are read as that word and
+   * the line is tried again, with its confidence times CORRECTED_FACTOR.
+   */
   match(text: string, now: Date = new Date()): Matched {
     const line = normalise(text);
     if (line === '') return { kind: 'none' };
+    const typed = this.#matchLine(line, now);
+    if (typed.kind !== 'none') return typed;
+    const corrected = this.#correct(line);
+    if (corrected === line) return typed;
+    const again = this.#matchLine(corrected, now);
+    const lower = (m: Match): Match => ({ ...m, confidence: Math.round(m.confidence * CORRECTED_FACTOR * 1000) / 1000, corrected });
+    if (again.kind === 'match') return { kind: 'match', match: lower(again.match), others: again.others.map(lower) };
+    if (again.kind === 'ambiguous') return { kind: 'ambiguous', matches: again.matches.map(lower) };
+    return again;
+  }
+
+  /** The line with each word that is not a rule word but one edit from a single one replaced. */
+  #correct(line: string): string {
+    return line
+      .split(' ')
+      .map((word) => {
+        const lower = word.toLowerCase();
+        if (lower.length < 3 || this.#vocabulary.has(lower) || !/^[a-z']+$/.test(lower)) return word;
+        // Words one edit apart share a deletion variant (or one is the other's): look those up
+        // instead of measuring the distance to every word of every rule.
+        const candidates = new Set<string>();
+        for (const variant of [lower, ...deletions(lower)]) for (const known of this.#byDeletion.get(variant) ?? []) candidates.add(known);
+        const close = [...candidates].filter((known) => editDistance(lower, known) === 1);
+        return close.length === 1 ? close[0]! : word;
+      })
+      .join(' ');
+  }
+
+  #matchLine(line: string, now: Date): Matched {
     const candidates = this.#candidates(line);
     const spaced = ` ${line}`;
     const matches: Match[] = [];
@@ -192,8 +244,40 @@ function sameCall(a: Match, b: Match): boolean {
 }
 
 /** What a person typed, as patterns see it: one space between words, no trailing ?!. */
+/**
+ * What a person typed, as patterns see it: one space between words, no trailing ?!., and no
+ * politeness around the request ("could you please …", "… please", "hey, …").
+ */
 function normalise(text: string): string {
-  return text.trim().replace(/\s+/g, ' ').replace(/[\s?!.]+$/, '');
+  return text
+    .trim()
+    .replace(/\s+/g, ' ')
+    .replace(/[\s?!.]+$/, '')
+    .replace(/^(?:(?:hey|hi|ok|okay|so|aios)[,:]? )?(?:(?:please|pls|plz|kindly) |(?:could|can|would|will) you (?:please )?|i (?:want|need|would like) (?:you )?to )/i, '')
+    .replace(/,? (?:please|pls|plz|thanks|thank you)$/i, '');
+}
+
+function deletions(word: string): string[] {
+  return Array.from(word, (_, i) => word.slice(0, i) + word.slice(i + 1));
+}
+
+/** Damerau-Levenshtein distance (adjacent swaps count one), for short words: three rows, no allocation per cell. Words whose lengths differ by more than 2 get that difference (a lower bound): callers only ask whether it is 1 or 2. */
+export function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return Math.abs(a.length - b.length);
+  let before = new Uint16Array(b.length + 1);
+  let previous = Uint16Array.from({ length: b.length + 1 }, (_, j) => j);
+  let row = new Uint16Array(b.length + 1);
+  for (let i = 1; i <= a.length; i++) {
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, before[j - 2]! + 1);
+      row[j] = d;
+    }
+    [before, previous, row] = [previous, row, before];
+  }
+  return previous[b.length]!;
 }
 
 /** Reads every *.toml in `dir` in name order; a missing directory is no rules, with a problem saying so. */
@@ -357,6 +441,10 @@ function parsePattern(text: string): Node[] {
   if (at < text.length) throw new Error(`a ${text[at]} that closes nothing`);
   if (nodes.length === 0) throw new Error('the pattern is empty');
   return nodes;
+}
+
+function wordsIn(nodes: Node[]): string[] {
+  return nodes.flatMap((n) => ('word' in n ? [n.word] : 'optional' in n ? wordsIn(n.optional) : 'oneOf' in n ? n.oneOf.flatMap(wordsIn) : []));
 }
 
 function slotsIn(nodes: Node[]): string[] {

@@ -77,5 +77,6 @@ t.test('the shipped rules load without problems and answer the everyday requests
   ];
   for (const [text, name, args] of cases) t.same(call(text), { kind: 'call', name, args }, text);
   t.same(call('tool memory.search {"query":"nginx"}'), search({ query: 'nginx' }));
-  t.match(call('wht happened'), { kind: 'unknown', suggestion: 'what' });
+  t.match(call('wht happened'), { kind: 'call', name: 'memory.search' }, 'a misspelt rule word is read as the word');
+  t.match(call('hlep'), { kind: 'unknown', suggestion: 'help' });
 });

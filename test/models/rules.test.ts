@@ -189,3 +189,27 @@ t.test('bad rules are left out with a message naming file, rule and problem; the
   const missing = loadRules(path.join(dir, 'nope'));
   t.match(missing.problems, [/nope: cannot read the rules directory \(ENOENT\); the reactive tier has no rules/]);
 });
+
+t.test('politeness around a request does not count; a misspelt rule word is read as that word, less surely', async (t) => {
+  const rules = RuleSet.fromToml(
+    rule(`name = "restart"
+patterns = ["restart [the] {name} [service]"]
+tool = "service.restart"
+args = { name = "{name}" }
+slots = { name = "name" }`) +
+      rule(`name = "status"
+patterns = ["status [of] {name}", "statue"]
+tool = "service.status"
+args = { name = "{name}" }
+slots = { name = "name" }`),
+  );
+  for (const line of ['could you please restart nginx?', 'Please restart the nginx service', 'hey, can you restart nginx please', 'restart nginx, thanks', 'i want you to restart nginx']) {
+    t.same(calls(rules.match(line, NOW)), { tool: 'service.restart', args: { name: 'nginx' } }, line);
+  }
+  const typo = rules.match('restrat nginx', NOW);
+  t.match(typo, { kind: 'match', match: { tool: 'service.restart', args: { name: 'nginx' }, confidence: 0.72, corrected: 'restart nginx' } }, 'a swap of two letters');
+  t.match(rules.match('stauts of sshd', NOW), { kind: 'match', match: { tool: 'service.status', args: { name: 'sshd' }, corrected: 'status of sshd' } });
+  t.equal(rules.match('statu of sshd', NOW).kind, 'none', 'one edit from two rule words (status, statue): no guess');
+  t.equal(rules.match('rstrt nginx', NOW).kind, 'none', 'two edits: not corrected');
+  t.same(calls(rules.match('restart restrat', NOW)), { tool: 'service.restart', args: { name: 'restrat' } }, 'a line that matches as typed is not corrected');
+});
