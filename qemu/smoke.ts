@@ -191,7 +191,10 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
       ['logs network', /eth0|udhcpc|loopback/],
       ['restart network', /notice: service\.restart[\s\S]*network: up/],
       ['frobnicate', /I don't know "frobnicate"[\s\S]*help/],
-      ['stauts', /Did you mean `status`\?/],
+      // A misspelt rule word is read as that word; a word further off gets a suggestion.
+      ['stauts', /memory: .* available[\s\S]*services: \d+ of \d+ up/],
+      ['stat', /Did you mean `status`\?/],
+      ['is network running', /network: up/],
     ];
     // One tool of each family, on the image, through the same pipeline (policy, audit).
     const toolChecks: [string, RegExp][] = [
