@@ -20,6 +20,7 @@ import { restoreCommand, snapshotCommand, snapshotsCommand } from './interfaces/
 import { maintainCommand } from './interfaces/cli/maintain-command.ts';
 import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { routeCommand } from './interfaces/cli/route-command.ts';
+import { modelsCommand } from './interfaces/cli/models-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -46,6 +47,7 @@ const COMMANDS: Command[] = [
   restoreCommand,
   maintainCommand,
   routeCommand,
+  modelsCommand,
 ];
 
 function overview(): string {

@@ -14,6 +14,7 @@ import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod/mini';
 import { parseSection, readConfigFile } from '../policy/config.ts';
+import { memorySize } from '../supervisor/service-spec.ts';
 
 export const TIERS = ['reactive', 'operational', 'tactical', 'strategic'] as const;
 export type Tier = (typeof TIERS)[number];
@@ -24,11 +25,28 @@ export const DEFAULT_SECRETS_FILE = '/etc/aios/secrets.toml';
 /** A model file at least this large is a tactical one unless the configuration says otherwise. */
 export const TACTICAL_FROM_BYTES = 3.5 * 2 ** 30;
 
-const modelsSchema = z.strictObject({
+/** The [models] section of config.toml: where models are, and how the models service runs them. */
+export const modelsSchema = z.strictObject({
   dir: z.optional(z.string().check(z.minLength(1))),
   operational: z.optional(z.string().check(z.minLength(1))),
   tactical: z.optional(z.string().check(z.minLength(1))),
+  /** Where the models service listens: loopback only, unless changed here. */
+  listen: z._default(z.string().check(z.regex(/^[^\s:]+:\d{1,5}$/, 'listen is HOST:PORT, e.g. 127.0.0.1:8091')), '127.0.0.1:8091'),
+  /** The most the loaded model files may add up to (default: memory less 2 GiB). */
+  memory_max: z.optional(memorySize),
+  idle_seconds: z._default(z.int().check(z.gte(5), z.lte(86_400)), 300),
+  threads: z.optional(z.int().check(z.gte(1), z.lte(256))),
+  context_size: z._default(z.int().check(z.gte(256), z.lte(131_072)), 4096),
+  max_tokens: z._default(z.int().check(z.gte(1), z.lte(32_768)), 512),
+  operational_timeout_seconds: z._default(z.int().check(z.gte(1), z.lte(3600)), 60),
+  tactical_timeout_seconds: z._default(z.int().check(z.gte(1), z.lte(3600)), 300),
 });
+export type ModelsConfig = z.infer<typeof modelsSchema>;
+
+/** Reads [models]; a bad section is an error naming the key (ConfigError). */
+export function loadModelsConfig(configFile: string): ModelsConfig {
+  return parseSection(modelsSchema, readConfigFile(configFile, { missingOk: true }).models ?? {}, 'models', configFile);
+}
 
 const providerSchema = z.looseObject({ api_key: z.optional(z.string().check(z.minLength(1))), base_url: z.optional(z.url()), model: z.optional(z.string()) });
 const secretsSchema = z.looseObject({ anthropic: z.optional(providerSchema), openai: z.optional(providerSchema) });
@@ -82,9 +100,9 @@ function isGguf(file: string): boolean {
 export function detectTiers(options: DetectOptions): MachineTiers {
   const env = options.env ?? process.env;
   const problems: string[] = [];
-  let config: z.infer<typeof modelsSchema> = {};
+  let config: Pick<ModelsConfig, 'dir' | 'operational' | 'tactical'> = {};
   try {
-    config = parseSection(modelsSchema, readConfigFile(options.configFile, { missingOk: true }).models ?? {}, 'models', options.configFile);
+    config = loadModelsConfig(options.configFile);
   } catch (error) {
     problems.push(`${(error as Error).message}; the [models] defaults are used`);
   }

@@ -43,7 +43,7 @@ const readySchema = z.discriminatedUnion(
 );
 
 /** Parses sizes such as 64M, 1G, 1048576 or "max" for memory.max. */
-const memorySize = z.pipe(
+export const memorySize = z.pipe(
   z.union([z.int().check(z.positive()), z.string()]),
   z.transform((value: number | string, ctx) => {
     if (typeof value === 'number') return value;
