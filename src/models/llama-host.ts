@@ -29,9 +29,10 @@ export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
   /** An assistant message's calls, as the OpenAI format has them. */
-  toolCalls?: { name: string; arguments: string }[];
-  /** A tool message: which tool answered. */
+  toolCalls?: { id?: string; name: string; arguments: string }[];
+  /** A tool message: which tool answered, and the call it answers. */
   name?: string;
+  toolCallId?: string;
 }
 
 export interface ToolSpec {
