@@ -5,8 +5,7 @@
 // router's budgets count.
 //
 // The SDKs do the retrying (with backoff, honouring retry-after) and the timeouts. Tool names
-// with dots (service.restart) are not allowed by either API: they travel as service__restart
-// and are turned back here.
+// are given as the APIs allow them ([a-zA-Z0-9_-]: registry.ts apiName, fs.read as fs_read).
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import type { ChatMessage, ToolSpec } from './llama-host.ts';
@@ -48,8 +47,6 @@ export interface CloudOptions {
   maxRetries: number;
 }
 
-const wireName = (name: string): string => name.replaceAll('.', '__');
-
 /** What an SDK error says, in one line (status and the API's message). */
 function describe(error: unknown): string {
   if (error instanceof Anthropic.APIError || error instanceof OpenAI.APIError) {
@@ -77,9 +74,8 @@ export class CloudTier {
     const attempts: { provider: string; error: string }[] = [];
     for (const key of this.#keys) {
       try {
-        const names = new Map((request.tools ?? []).map((t) => [wireName(t.name), t.name]));
         const result = key.provider === 'anthropic' ? await this.#claude(key, request) : await this.#openai(key, request);
-        return { ...result, toolCalls: result.toolCalls.map((c) => ({ ...c, name: names.get(c.name) ?? c.name })), fellBack: attempts };
+        return { ...result, fellBack: attempts };
       } catch (error) {
         if (request.signal?.aborted) throw new CloudError('cancelled', attempts);
         attempts.push({ provider: key.provider, error: describe(error) });
@@ -98,7 +94,7 @@ export class CloudTier {
       else if (m.role === 'tool') messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: m.toolCallId ?? '', content: m.content }] });
       else if (m.role === 'assistant') {
         const blocks: Anthropic.ContentBlockParam[] = m.content ? [{ type: 'text', text: m.content }] : [];
-        for (const [i, call] of (m.toolCalls ?? []).entries()) blocks.push({ type: 'tool_use', id: call.id ?? `call_${i}`, name: wireName(call.name), input: JSON.parse(call.arguments || '{}') as Record<string, unknown> });
+        for (const [i, call] of (m.toolCalls ?? []).entries()) blocks.push({ type: 'tool_use', id: call.id ?? `call_${i}`, name: call.name, input: JSON.parse(call.arguments || '{}') as Record<string, unknown> });
         messages.push({ role: 'assistant', content: blocks });
       }
     }
@@ -109,7 +105,7 @@ export class CloudTier {
         ...(system ? { system } : {}),
         messages,
         ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-        ...(request.tools?.length ? { tools: request.tools.map((t) => ({ name: wireName(t.name), description: t.description, input_schema: t.parameters as Anthropic.Tool.InputSchema })) } : {}),
+        ...(request.tools?.length ? { tools: request.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters as Anthropic.Tool.InputSchema })) } : {}),
       },
       { signal: request.signal },
     );
@@ -137,7 +133,7 @@ export class CloudTier {
         return {
           role: 'assistant',
           content: m.content || null,
-          ...(m.toolCalls?.length ? { tool_calls: m.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function' as const, function: { name: wireName(c.name), arguments: c.arguments } })) } : {}),
+          ...(m.toolCalls?.length ? { tool_calls: m.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
         };
       }
       return { role: m.role, content: m.content };
@@ -148,7 +144,7 @@ export class CloudTier {
         messages,
         max_completion_tokens: request.maxTokens,
         ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-        ...(request.tools?.length ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: wireName(t.name), description: t.description, parameters: t.parameters } })) } : {}),
+        ...(request.tools?.length ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) } : {}),
         stream: true,
         stream_options: { include_usage: true },
       },

@@ -23,7 +23,7 @@ const keys = (): CloudKey[] => [
   { provider: 'openai', apiKey: 'sk-openai-test', baseUrl: fake.openaiUrl, model: 'gpt-test', from: 'test' },
 ];
 const tier = (options: Partial<{ timeoutMs: number; maxRetries: number }> = {}) => new CloudTier(keys(), { timeoutMs: 5_000, maxRetries: 2, ...options });
-const TOOLS = [{ name: 'service.restart', description: 'Restart a service', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } }];
+const TOOLS = [{ name: 'service_restart', description: 'Restart a service', parameters: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } }];
 const ask = { messages: [{ role: 'system' as const, content: 'You run a Linux machine.' }, { role: 'user' as const, content: 'restart nginx' }], maxTokens: 200 };
 
 t.test('Claude streams the answer; the key and the request are as the API wants them', async (t) => {
@@ -38,29 +38,29 @@ t.test('Claude streams the answer; the key and the request are as the API wants 
   t.match(request.body, { system: 'You run a Linux machine.', messages: [{ role: 'user', content: 'restart nginx' }], max_tokens: 200, stream: true });
 });
 
-t.test('tool calls: names with dots travel as __ and come back; tool results go back by id', async (t) => {
-  fake.anthropic.push({ kind: 'tool', name: 'service__restart', arguments: { name: 'nginx' }, text: 'Restarting.' });
+t.test('tool calls, streamed; tool results go back by id', async (t) => {
+  fake.anthropic.push({ kind: 'tool', name: 'service_restart', arguments: { name: 'nginx' }, text: 'Restarting.' });
   const claude = await tier().chat({ ...ask, tools: TOOLS });
-  t.match(claude, { provider: 'anthropic', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'service.restart', arguments: { name: 'nginx' } }], content: 'Restarting.' });
-  t.match(fake.requests[0]!.body, { tools: [{ name: 'service__restart', input_schema: { type: 'object' } }] });
+  t.match(claude, { provider: 'anthropic', finishReason: 'tool_calls', toolCalls: [{ id: 'toolu_1', name: 'service_restart', arguments: { name: 'nginx' } }], content: 'Restarting.' });
+  t.match(fake.requests[0]!.body, { tools: [{ name: 'service_restart', input_schema: { type: 'object' } }] });
 
   fake.anthropic.push({ kind: 'text', text: ['done'] });
   await tier().chat({
-    messages: [...ask.messages, { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_1', name: 'service.restart', arguments: '{"name":"nginx"}' }] }, { role: 'tool', name: 'service.restart', toolCallId: 'toolu_1', content: 'nginx: up' }],
+    messages: [...ask.messages, { role: 'assistant', content: '', toolCalls: [{ id: 'toolu_1', name: 'service_restart', arguments: '{"name":"nginx"}' }] }, { role: 'tool', name: 'service_restart', toolCallId: 'toolu_1', content: 'nginx: up' }],
     tools: TOOLS,
     maxTokens: 50,
   });
   t.match(fake.requests[1]!.body.messages, [
     { role: 'user' },
-    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'service__restart', input: { name: 'nginx' } }] },
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'service_restart', input: { name: 'nginx' } }] },
     { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'nginx: up' }] },
   ]);
 
   // OpenAI's streamed call, its arguments in pieces.
   const openaiOnly = new CloudTier([keys()[1]!], { timeoutMs: 5_000, maxRetries: 0 });
-  fake.openai.push({ kind: 'tool', name: 'service__restart', arguments: { name: 'sshd', lines: [1, 2] } });
-  t.match(await openaiOnly.chat({ ...ask, tools: TOOLS }), { provider: 'openai', model: 'gpt-test', finishReason: 'tool_calls', toolCalls: [{ id: 'call_1', name: 'service.restart', arguments: { name: 'sshd', lines: [1, 2] } }], inputTokens: 9, outputTokens: 4 });
-  t.match(fake.requests.at(-1)!.body, { model: 'gpt-test', tools: [{ type: 'function', function: { name: 'service__restart' } }], stream: true });
+  fake.openai.push({ kind: 'tool', name: 'service_restart', arguments: { name: 'sshd', lines: [1, 2] } });
+  t.match(await openaiOnly.chat({ ...ask, tools: TOOLS }), { provider: 'openai', model: 'gpt-test', finishReason: 'tool_calls', toolCalls: [{ id: 'call_1', name: 'service_restart', arguments: { name: 'sshd', lines: [1, 2] } }], inputTokens: 9, outputTokens: 4 });
+  t.match(fake.requests.at(-1)!.body, { model: 'gpt-test', tools: [{ type: 'function', function: { name: 'service_restart' } }], stream: true });
 });
 
 t.test('a 429 with retry-after is retried by the SDK; then Claude answers', async (t) => {
