@@ -46,8 +46,8 @@ export interface AgentContext {
   rules: RuleSet;
   machine: MachineTiers;
   backends: Partial<Record<ModelTier, Backend>>;
-  /** The tools a model may call, as it sees them (API names), and how to run one. */
-  tools: ToolSpec[];
+  /** The tools a model may call, as it sees them (API names): all, or chosen per tier and request. */
+  tools: ToolSpec[] | ((tier: ModelTier, request: string) => ToolSpec[]);
   runTool(name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome>;
   cache?: ResponseCache | null;
   limits?: Partial<Record<ModelTier, AgentLimits>>;
@@ -148,12 +148,13 @@ async function converse(user: string, backend: Backend, ctx: AgentContext, total
   const limits = { ...DEFAULT_LIMITS[backend.tier], ...ctx.limits?.[backend.tier] };
   const background = ctx.context?.(user);
   const messages: ChatMessage[] = [{ role: 'system', content: background ? `${SYSTEM}\n\n${background}` : SYSTEM }, { role: 'user', content: user }];
-  const byName = new Map(ctx.tools.map((t) => [t.name, t]));
+  const tools = typeof ctx.tools === 'function' ? ctx.tools(backend.tier, user) : ctx.tools;
+  const byName = new Map(tools.map((t) => [t.name, t]));
   let failures = 0;
   for (let round = 1; round <= limits.rounds; round++) {
     if (signal.aborted) throw new Cancelled('cancelled');
     totals.rounds++;
-    const request: TurnRequest = { messages, tools: ctx.tools, maxTokens: limits.maxTokens, signal, onText: (t) => emit({ type: 'text', text: t }) };
+    const request: TurnRequest = { messages, tools, maxTokens: limits.maxTokens, signal, onText: (t) => emit({ type: 'text', text: t }) };
     const turn = await cachedTurn(backend, request, ctx.cache ?? null, totals);
     if (turn.toolCalls.length === 0) {
       if (turn.finishReason === 'length' && !turn.content.trim()) throw new Escalate(`the ${backend.tier} model ran out of tokens before answering`);

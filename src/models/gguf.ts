@@ -306,7 +306,7 @@ export const BASIC_PIECES = [
   ...['▁the', '▁a', '▁is', '▁to', '▁of', '▁and', '▁service', '▁restart', '▁status', 'nginx', 'name', 'path', 'true', 'false', 'null', '▁', '▁▁', '"name"', '":"'],
 ];
 
-export const TINY_LLAMA: LlamaShape = { name: 'aios-test-tiny', embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, context: 2048, pieces: BASIC_PIECES, type: 'F32' };
+export const TINY_LLAMA: LlamaShape = { name: 'aios-test-tiny', embedding: 64, layers: 2, heads: 4, kvHeads: 2, feedForward: 128, context: 16384, pieces: BASIC_PIECES, type: 'F32' };
 
 /** TinyLlama 1.1B's shape: what a small operational model costs. */
 export const SHAPE_1_1B: LlamaShape = { name: 'aios-bench-1.1b', embedding: 2048, layers: 22, heads: 32, kvHeads: 4, feedForward: 5632, context: 2048, pieces: BASIC_PIECES, type: 'Q8_0' };

@@ -292,7 +292,7 @@ function toHistory(messages: ChatMessage[], tools: ToolSpec[], mayAnswer: boolea
 /** The reply's JSON schema: an answer, or a call of one of the tools with its arguments. */
 export function callSchema(tools: ToolSpec[], mayAnswer: boolean): Record<string, unknown> {
   const calls = tools.map((t) => ({ type: 'object', properties: { tool: { const: t.name }, arguments: toGrammarSchema(t.parameters) }, required: ['tool', 'arguments'] }));
-  const options = mayAnswer ? [{ type: 'object', properties: { answer: { type: 'string', maxLength: 2000 } }, required: ['answer'] }, ...calls] : calls;
+  const options = mayAnswer ? [{ type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] }, ...calls] : calls;
   return options.length === 1 ? options[0]! : { oneOf: options };
 }
 

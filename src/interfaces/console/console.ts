@@ -12,6 +12,8 @@ import type { MemoryStore, NewMemory } from '../../memory/store.ts';
 import { native } from '../../native/index.ts';
 import { decide, describeCall, TOOL_COMMAND } from '../../models/reactive.ts';
 import { loadRules, type RuleSet } from '../../models/rules.ts';
+import { explicitTier } from '../../models/router.ts';
+import type { AgentRuntime } from '../../agents/runtime.ts';
 import { callTool } from '../../tools/tool.ts';
 import type { ApprovalRequest } from '../../policy/approvals.ts';
 import type { PipelineOptions } from '../../tools/pipeline.ts';
@@ -121,6 +123,8 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     turns: [],
     // Read once a session: a changed rules file counts from the next console (ctrl-D).
     rules: loadRules(),
+    agent: null,
+    write: (text) => output.write(text),
   };
   for (const problem of session.rules.problems) say(`warning: rules: ${problem}`);
 
@@ -192,6 +196,10 @@ interface ConsoleSession {
   turns: NewMemory[];
   /** The reactive tier's rules. */
   rules: RuleSet;
+  /** The model tiers, opened when a request first needs one (null: it would not open). */
+  agent: Promise<AgentRuntime | null> | null;
+  /** Text straight to the terminal, for answers that stream. */
+  write: (text: string) => void;
 }
 
 /** One line typed here, or what was answered, as a `chat` memory (secrets in JSON arguments redacted). */
@@ -278,6 +286,14 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     say(`error: ${decision.message}`);
     return;
   }
+  // What the rules do not answer surely goes to a model, when this machine has one.
+  if (decision.kind === 'unknown' || decision.kind === 'ambiguous' || decision.kind === 'unsure' || explicitTier(text)) {
+    const agent = (await openGuard(options, session, signal, say)) ? await openAgent(options, session, say) : null;
+    if (agent?.hasModel) {
+      await askAgent(agent, text, signal, say, session);
+      return;
+    }
+  }
   if (decision.kind === 'ambiguous') {
     say(['That could mean more than one thing; say which:', ...decision.matches.map((m) => `  ${m.rule.usage}  (${describeCall(m)})`)].join('\n'));
     return;
@@ -288,36 +304,12 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
   }
   if (decision.kind === 'unknown') {
     say(
-      `I don't know "${text}" yet: this image answers with its own commands only (no AI tier is installed).${decision.suggestion ? ` Did you mean \`${decision.suggestion}\`?` : ''} Type \`help\` for the list.`,
+      `I don't know "${text}" yet: no model tier is present here, so only the rules answer (put a GGUF model in /var/lib/aios/models, or an API key in /etc/aios/secrets.toml).${decision.suggestion ? ` Did you mean \`${decision.suggestion}\`?` : ''} Type \`help\` for the list.`,
     );
     return;
   }
-  if (!session.guard) {
-    try {
-      await stateReady(options.runDir, signal);
-      // Loaded here, not at start-up: the console's first prompt (and the startup snapshot) stay small.
-      const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }] = await Promise.all([
-        import('../../policy/setup.ts'),
-        import('../../policy/approvals.ts'),
-        import('../../tools/registry.ts'),
-        import('../../tools/pipeline.ts'),
-      ]);
-      const where = locations({ state: options.stateDir, run: options.runDir });
-      const policy = loadPolicy(where);
-      const { log: audit, warning } = openAudit(where);
-      if (warning) say(`warning: ${warning}`);
-      const memory = await openMemory(options, session).catch((error: unknown) => {
-        say(`warning: calls are not remembered (${(error as Error).message}); the audit log still records them`);
-        return undefined;
-      });
-      session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, memory };
-    } catch (error) {
-      // Nothing runs around the policy: without it, no tool runs at all.
-      say(`error: tools are unavailable: ${(error as Error).message}`);
-      return;
-    }
-  }
-  const { run, ...guard } = session.guard;
+  if (!(await openGuard(options, session, signal, say))) return;
+  const { run, ...guard } = session.guard!;
   const name = decision.name;
   let args = decision.args;
   for (;;) {
@@ -344,6 +336,79 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     say(json ? JSON.stringify(result.data, null, 2) : tool.render(result.data as never));
     return;
   }
+}
+
+/** The pipeline (policy, audit, approvals, memory), opened at the first call that needs it; false when it cannot be. */
+async function openGuard(options: ConsoleOptions, session: ConsoleSession, signal: AbortSignal, say: (text: string) => void): Promise<boolean> {
+  if (session.guard) return true;
+  try {
+    await stateReady(options.runDir, signal);
+    // Loaded here, not at start-up: the console's first prompt (and the startup snapshot) stay small.
+    const [{ loadPolicy, locations, openAudit }, { ApprovalStore }, { toolMap }, { runToolCall }] = await Promise.all([
+      import('../../policy/setup.ts'),
+      import('../../policy/approvals.ts'),
+      import('../../tools/registry.ts'),
+      import('../../tools/pipeline.ts'),
+    ]);
+    const where = locations({ state: options.stateDir, run: options.runDir });
+    const policy = loadPolicy(where);
+    const { log: audit, warning } = openAudit(where);
+    if (warning) say(`warning: ${warning}`);
+    const memory = await openMemory(options, session).catch((error: unknown) => {
+      say(`warning: calls are not remembered (${(error as Error).message}); the audit log still records them`);
+      return undefined;
+    });
+    session.guard = { policy, audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, memory };
+  } catch (error) {
+    // Nothing runs around the policy: without it, no tool runs at all.
+    say(`error: tools are unavailable: ${(error as Error).message}`);
+    return false;
+  }
+  return true;
+}
+
+/** The model tiers, opened once per console session. */
+async function openAgent(options: ConsoleOptions, session: ConsoleSession, say: (text: string) => void): Promise<AgentRuntime | null> {
+  session.agent ??= (async () => {
+    try {
+      const [{ AgentRuntime }, { locations }] = await Promise.all([import('../../agents/runtime.ts'), import('../../policy/setup.ts')]);
+      const agent = await AgentRuntime.open(locations({ state: options.stateDir, run: options.runDir }), session.guard!);
+      for (const problem of agent.problems) say(`warning: ${problem}`);
+      return agent;
+    } catch (error) {
+      say(`warning: the model tiers are unavailable: ${(error as Error).message}`);
+      return null;
+    }
+  })();
+  return session.agent;
+}
+
+/** A request answered by a model: its route, its calls as they happen, its text as it comes. */
+async function askAgent(agent: AgentRuntime, text: string, signal: AbortSignal, say: (text: string) => void, session: ConsoleSession): Promise<void> {
+  let streaming = false;
+  const endLine = (): void => {
+    if (streaming) session.write('\n');
+    streaming = false;
+  };
+  const result = await agent.handle(text, {
+    actor: session.actor,
+    signal,
+    ask: session.ask,
+    onEvent: (event) => {
+      if (event.type === 'text') {
+        session.write(event.text);
+        streaming = true;
+        return;
+      }
+      endLine();
+      if (event.type === 'route') say(`(${event.tier ?? 'no tier'}${event.tier !== event.wanted ? `, wanted ${event.wanted}` : ''})`);
+      else if (event.type === 'tool') say(`→ ${event.name} ${JSON.stringify(event.args)}`);
+      else if (event.type === 'tool-result') say(`← ${event.ok ? 'ok' : event.text.slice(0, 300)}`);
+      else say(`(${event.from} hands on to ${event.to ?? 'nobody'}: ${event.why})`);
+    },
+  });
+  endLine();
+  if (!result.ok) say(result.answer === 'cancelled' ? '^C cancelled' : `error: ${result.answer}`);
 }
 
 function describeRequest(request: ApprovalRequest): string {
