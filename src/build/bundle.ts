@@ -16,7 +16,8 @@ export async function bundle(): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node26',
-    external: RUNTIME_PACKAGES,
+    // node-llama-cpp is loaded by path at run time (importRuntimePackage), never bundled.
+    external: [...RUNTIME_PACKAGES, 'node-llama-cpp'],
     sourcemap: false,
     // Smaller source text, smaller start-up snapshot; identifiers stay, for stack traces.
     minifyWhitespace: true,

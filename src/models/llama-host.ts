@@ -13,6 +13,7 @@
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { importRuntimePackage } from '../native/packages.ts';
 import { formatBytes } from '../tools/sys-tools.ts';
 import type { ChatHistoryItem, Llama, LlamaContext, LlamaEmbeddingContext, LlamaGrammar, LlamaModel } from 'node-llama-cpp';
 
@@ -104,7 +105,7 @@ export class LlamaHost {
   }
 
   static async start(options: HostOptions): Promise<LlamaHost> {
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    const { getLlama, LlamaLogLevel } = await importRuntimePackage<typeof import('node-llama-cpp')>('node-llama-cpp');
     // The prebuilt CPU binary only: nothing is downloaded or built at run time.
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false, maxThreads: options.threads });
     return new LlamaHost(llama, options);
@@ -189,7 +190,7 @@ export class LlamaHost {
   }
 
   async chat(file: string, request: ChatRequest): Promise<ChatResult> {
-    const { LlamaChat } = await import('node-llama-cpp');
+    const { LlamaChat } = await importRuntimePackage<typeof import('node-llama-cpp')>('node-llama-cpp');
     return this.#inTurn(file, async (loaded) => {
       const started = performance.now();
       const choice = request.toolChoice ?? 'auto';

@@ -4,9 +4,10 @@
 // knows only built-in modules, so a require is made for the folder beside the executable
 // (/usr/lib/aios/node_modules in the image, out/node_modules next to out/aios); from the
 // sources, Node's own resolution finds the project's node_modules.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export function requireRuntimePackage<T>(name: string): T {
   const beside = path.join(path.dirname(process.execPath), 'node_modules');
@@ -17,4 +18,25 @@ export function requireRuntimePackage<T>(name: string): T {
   } catch (error) {
     throw new Error(`Cannot load the package ${name}: not in ${beside} nor beside the sources. Run \`npm ci\` (development) or rebuild the image.`, { cause: error });
   }
+}
+
+/**
+ * An ES module package (node-llama-cpp: its top-level await rules out require), found where
+ * requireRuntimePackage looks, and imported by the file its package.json exports.
+ */
+export async function importRuntimePackage<T>(name: string): Promise<T> {
+  const beside = path.join(path.dirname(process.execPath), 'node_modules', name);
+  let dir = existsSync(beside) ? beside : null;
+  // Node's resolution, by hand: a package's exports may hide its package.json from resolve().
+  for (let at = import.meta.dirname ?? process.cwd(); !dir; at = path.dirname(at)) {
+    const candidate = path.join(at, 'node_modules', name);
+    if (existsSync(path.join(candidate, 'package.json'))) dir = candidate;
+    else if (path.dirname(at) === at) {
+      throw new Error(`Cannot load the package ${name}: not in ${path.dirname(beside)} nor beside the sources. Run \`npm ci\` (development); the image does not carry it yet.`);
+    }
+  }
+  const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { exports?: Record<string, { import?: string; default?: string } | string>; main?: string };
+  const root = manifest.exports?.['.'];
+  const entry = (typeof root === 'string' ? root : (root?.import ?? root?.default)) ?? manifest.main ?? 'index.js';
+  return (await import(pathToFileURL(path.join(dir, entry)).href)) as T;
 }
