@@ -7,11 +7,20 @@ import { RUNTIME_PACKAGES } from './rootfs.ts';
 import { OUT, ROOT } from './step.ts';
 
 export const BUNDLE = path.join(OUT, 'build', 'main.cjs');
+/** The model tiers' code, loaded only when a request needs a model (src/agents/load.ts). */
+export const AGENT_BUNDLE = path.join(OUT, 'build', 'agent.cjs');
 
 export async function bundle(): Promise<void> {
+  for (const [entry, outfile] of [
+    ['entry.ts', BUNDLE],
+    [path.join('agents', 'agent-bundle.ts'), AGENT_BUNDLE],
+  ] as const) await bundleOne(path.join(ROOT, 'src', entry), outfile);
+}
+
+async function bundleOne(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [path.join(ROOT, 'src', 'entry.ts')],
-    outfile: BUNDLE,
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'cjs',

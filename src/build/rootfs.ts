@@ -41,9 +41,9 @@ export function stageRootfs(progress: (message: string) => void): void {
   const lib = path.join(ROOTFS, 'usr/lib/aios');
   mkdirSync(lib, { recursive: true });
   // The sea step left the executable with its native parts beside it; they stay together.
-  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn']) {
+  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs']) {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
-    chmodSync(path.join(lib, file), 0o755);
+    chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
   }
   cpSync(path.join(path.dirname(SEA), 'node_modules'), path.join(lib, 'node_modules'), { recursive: true, verbatimSymlinks: true });
   symlinkSync('aios', path.join(lib, 'aios-init'));

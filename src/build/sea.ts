@@ -5,7 +5,7 @@
 // NODE_OPTIONS.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BUNDLE } from './bundle.ts';
+import { AGENT_BUNDLE, BUNDLE } from './bundle.ts';
 import { SEA, stageNativePackages } from './rootfs.ts';
 import { BuildError, OUT, ROOT, run } from './step.ts';
 
@@ -54,6 +54,7 @@ export function buildSea(progress: (message: string) => void): void {
     copyFileSync(source, path.join(path.dirname(SEA), file));
     chmodSync(path.join(path.dirname(SEA), file), 0o755);
   }
+  copyFileSync(AGENT_BUNDLE, path.join(path.dirname(SEA), 'agent.cjs'));
   rmSync(path.join(path.dirname(SEA), 'node_modules'), { recursive: true, force: true });
   stageNativePackages(path.dirname(SEA));
 }

@@ -56,7 +56,7 @@ Examples:
     const listen = (args.values.listen as string | undefined) ?? config.listen;
     const match = /^([^\s:]+):(\d{1,5})$/.exec(listen);
     if (!match) throw new UsageError(`--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:8091`);
-    const [{ LlamaHost, defaultMemoryMax }, { createModelsServer }] = await Promise.all([import('../../models/llama-host.ts'), import('../../models/models-server.ts')]);
+    const { LlamaHost, defaultMemoryMax, createModelsServer } = await (await import('../../agents/load.ts')).loadAgentModules();
     const host = await LlamaHost.start({
       memoryMaxBytes: typeof config.memory_max === 'number' ? config.memory_max : config.memory_max === 'max' ? os.totalmem() : defaultMemoryMax(),
       idleMs: config.idle_seconds * 1000,

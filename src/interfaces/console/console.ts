@@ -371,7 +371,7 @@ async function openGuard(options: ConsoleOptions, session: ConsoleSession, signa
 async function openAgent(options: ConsoleOptions, session: ConsoleSession, say: (text: string) => void): Promise<AgentRuntime | null> {
   session.agent ??= (async () => {
     try {
-      const [{ AgentRuntime }, { locations }] = await Promise.all([import('../../agents/runtime.ts'), import('../../policy/setup.ts')]);
+      const [{ AgentRuntime }, { locations }] = await Promise.all([(await import('../../agents/load.ts')).loadAgentModules(), import('../../policy/setup.ts')]);
       const agent = await AgentRuntime.open(locations({ state: options.stateDir, run: options.runDir }), session.guard!);
       for (const problem of agent.problems) say(`warning: ${problem}`);
       return agent;
