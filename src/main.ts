@@ -21,6 +21,7 @@ import { maintainCommand } from './interfaces/cli/maintain-command.ts';
 import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { routeCommand } from './interfaces/cli/route-command.ts';
 import { modelsCommand } from './interfaces/cli/models-command.ts';
+import { chatCommand, runtimeCommand, shellCommand } from './interfaces/cli/chat-commands.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -48,6 +49,9 @@ const COMMANDS: Command[] = [
   maintainCommand,
   routeCommand,
   modelsCommand,
+  runtimeCommand,
+  chatCommand,
+  shellCommand,
 ];
 
 function overview(): string {

@@ -25,7 +25,7 @@ export function warmUpRendering(): void {
     { name: 'console', state: 'up', pid: 2, restarts: 0, reason: '', lastExit: null, description: '', since: '', dependsOn: [], cgroup: null, file: '' },
     { name: 'network', state: 'down', pid: null, restarts: 1, reason: 'waiting for the state disk', lastExit: { code: 1, signal: null }, description: '', since: '', dependsOn: [], cgroup: null, file: '' },
   ] as const;
-  formatBanner('0.0.0', 1.5);
+  formatBanner('0.0.0', 1.5, 'rules only');
   formatRunning([...services]);
   formatBootReport({ state: { message: 'm' }, warnings: ['w'] });
   serviceListTool.render([...services] as never);

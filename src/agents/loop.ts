@@ -22,6 +22,8 @@ export interface ToolOutcome {
   ok: boolean;
   /** What goes back to the model: the data as JSON, or the error's code and message. */
   text: string;
+  /** How a person reads it (the tool's rendering), when the reactive tier answers with it. */
+  display?: string;
 }
 
 export interface AgentLimits {
@@ -103,7 +105,7 @@ export async function handleRequest(text: string, ctx: AgentContext): Promise<Ag
     emit({ type: 'tool', name: route.tool, args: route.args });
     const outcome = await ctx.runTool(route.tool, route.args, signal);
     emit({ type: 'tool-result', name: route.tool, ok: outcome.ok, text: outcome.text });
-    return finish({ ok: outcome.ok, tier: 'reactive', wanted: route.wanted, reason: route.reason, answer: outcome.text });
+    return finish({ ok: outcome.ok, tier: 'reactive', wanted: route.wanted, reason: route.reason, answer: outcome.display ?? outcome.text });
   }
   if (route.tier === null || route.tier === 'reactive') {
     return finish({ ok: false, tier: route.tier, wanted: route.wanted, reason: route.reason, answer: route.tier === 'reactive' ? route.reason : `No tier here can answer this: ${route.reason}` });

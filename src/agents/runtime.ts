@@ -153,7 +153,13 @@ export class AgentRuntime {
         });
         if (!result.ok) return { ok: false, text: `${result.code}: ${result.message}` };
         const data = JSON.stringify(result.data);
-        return { ok: true, text: data.length > RESULT_CHARS ? `${data.slice(0, RESULT_CHARS)}… (${data.length} characters, cut)` : data };
+        let display: string | undefined;
+        try {
+          display = tool.render(result.data as never);
+        } catch {
+          // The JSON says it.
+        }
+        return { ok: true, text: data.length > RESULT_CHARS ? `${data.slice(0, RESULT_CHARS)}… (${data.length} characters, cut)` : data, ...(display !== undefined ? { display } : {}) };
       },
       context: (request) => this.#context(request),
       record: (decision) => this.#record(text, decision),

@@ -46,6 +46,7 @@ t.test('requests the rules do not answer go to the local model; the service is s
   t.teardown(() => pty.kill('SIGKILL'));
   const seen = (pattern: RegExp, from = 0) => waitFor(() => pattern.test(text.slice(from)), 90_000, String(pattern));
   await seen(/aios> /);
+  t.match(text, /AI tiers: rules, then operational \(tiny\.gguf\)/, 'the banner says which tiers are live');
 
   let from = text.length;
   pty.stdin.write('what does the load average mean\r');

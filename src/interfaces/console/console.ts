@@ -13,6 +13,8 @@ import { native } from '../../native/index.ts';
 import { decide, describeCall, TOOL_COMMAND } from '../../models/reactive.ts';
 import { loadRules, type RuleSet } from '../../models/rules.ts';
 import { explicitTier } from '../../models/router.ts';
+import { detectTiers, MODEL_TIERS } from '../../models/tiers.ts';
+import { DEFAULT_CONFIG_FILE } from '../../policy/config.ts';
 import type { AgentRuntime } from '../../agents/runtime.ts';
 import { callTool } from '../../tools/tool.ts';
 import type { ApprovalRequest } from '../../policy/approvals.ts';
@@ -464,14 +466,22 @@ function banner(options: ConsoleOptions, say: (text: string) => void): void {
       // A read-only run dir only loses the record.
     }
   }
-  say(formatBanner(options.version, isMachine() ? bootSeconds : null));
+  say(formatBanner(options.version, isMachine() ? bootSeconds : null, liveTiers(options)));
 }
 
-export function formatBanner(version: string, bootSeconds: number | null): string {
-  return [
-    `aiOS ${version}${bootSeconds === null ? '' : ` - booted in ${bootSeconds.toFixed(1)} s`}`,
-    'AI tiers: none yet (answers come from the system itself). Type `help` for commands.',
-  ].join('\n');
+/** Which tiers answer here, in a line: the model files and providers found now. */
+function liveTiers(options: ConsoleOptions): string {
+  try {
+    const found = detectTiers({ configFile: process.env.AIOS_CONFIG ?? DEFAULT_CONFIG_FILE, stateDir: options.stateDir });
+    const live = MODEL_TIERS.filter((t) => found.tiers[t].present).map((t) => `${t} (${path.basename(found.tiers[t].backend ?? '')})`);
+    return live.length > 0 ? `rules, then ${live.join(', ')}` : `rules only (no GGUF model in ${path.join(options.stateDir, 'models')}, no API key)`;
+  } catch (error) {
+    return `rules only (${(error as Error).message})`;
+  }
+}
+
+export function formatBanner(version: string, bootSeconds: number | null, tiers: string): string {
+  return [`aiOS ${version}${bootSeconds === null ? '' : ` - booted in ${bootSeconds.toFixed(1)} s`}`, `AI tiers: ${tiers}. Type \`help\` for commands.`].join('\n');
 }
 
 export function formatRunning(services: { name: string; state: string; reason: string }[]): string {
