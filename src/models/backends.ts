@@ -3,7 +3,7 @@
 // the cloud budget. The agent loop sees only Backend.
 import OpenAI from 'openai';
 import { BudgetError, type Budget } from './budget.ts';
-import type { CloudTier } from './cloud.ts';
+import { toOpenAiMessages, type CloudTier } from './cloud.ts';
 import type { ChatMessage, ToolSpec } from './llama-host.ts';
 
 export interface TurnRequest {
@@ -32,20 +32,6 @@ export interface Backend {
 
 /** A backend that cannot serve now (budget spent, service down): the router skips its tier. */
 export class BackendUnavailable extends Error {}
-
-function toOpenAiMessages(messages: ChatMessage[]): OpenAI.Chat.Completions.ChatCompletionMessageParam[] {
-  return messages.map((m) => {
-    if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content };
-    if (m.role === 'assistant') {
-      return {
-        role: 'assistant',
-        content: m.content || null,
-        ...(m.toolCalls?.length ? { tool_calls: m.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
-      };
-    }
-    return { role: m.role, content: m.content };
-  });
-}
 
 /** operational or tactical: the models service, asked by tier name. */
 export class LocalBackend implements Backend {

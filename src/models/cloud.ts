@@ -34,6 +34,21 @@ export interface CloudResult {
   fellBack: { provider: string; error: string }[];
 }
 
+/** A conversation in the OpenAI Chat Completions format (the cloud's and the models service's). */
+export function toOpenAiMessages(messages: ChatMessage[]): OpenAI.Chat.Completions.ChatCompletionMessageParam[] {
+  return messages.map((m) => {
+    if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content };
+    if (m.role === 'assistant') {
+      return {
+        role: 'assistant',
+        content: m.content || null,
+        ...(m.toolCalls?.length ? { tool_calls: m.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
+      };
+    }
+    return { role: m.role, content: m.content };
+  });
+}
+
 export class CloudError extends Error {
   readonly attempts: { provider: string; error: string }[];
   constructor(message: string, attempts: { provider: string; error: string }[]) {
@@ -127,17 +142,7 @@ export class CloudTier {
   async #openai(key: CloudKey, request: CloudRequest): Promise<Omit<CloudResult, 'fellBack'>> {
     const client = new OpenAI({ apiKey: key.apiKey, ...(key.baseUrl ? { baseURL: key.baseUrl } : {}), maxRetries: this.#options.maxRetries, timeout: this.#options.timeoutMs });
     const model = key.model ?? DEFAULT_MODELS.openai;
-    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = request.messages.map((m) => {
-      if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content };
-      if (m.role === 'assistant') {
-        return {
-          role: 'assistant',
-          content: m.content || null,
-          ...(m.toolCalls?.length ? { tool_calls: m.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })) } : {}),
-        };
-      }
-      return { role: m.role, content: m.content };
-    });
+    const messages = toOpenAiMessages(request.messages);
     const stream = await client.chat.completions.create(
       {
         model,

@@ -289,7 +289,9 @@ async function answer(text: string, options: ConsoleOptions, signal: AbortSignal
     return;
   }
   // What the rules do not answer surely goes to a model, when this machine has one.
-  if (decision.kind === 'unknown' || decision.kind === 'ambiguous' || decision.kind === 'unsure' || explicitTier(text)) {
+  // (Checked first by looking for model files and keys: loading the model tiers' code takes
+  // seconds under emulation, for nothing when there is no model.)
+  if ((decision.kind === 'unknown' || decision.kind === 'ambiguous' || decision.kind === 'unsure' || explicitTier(text)) && modelPresent(options)) {
     const agent = (await openGuard(options, session, signal, say)) ? await openAgent(options, session, say) : null;
     if (agent?.hasModel) {
       await askAgent(agent, text, signal, say, session);
@@ -469,10 +471,24 @@ function banner(options: ConsoleOptions, say: (text: string) => void): void {
   say(formatBanner(options.version, isMachine() ? bootSeconds : null, liveTiers(options)));
 }
 
+function tiersHere(options: ConsoleOptions): ReturnType<typeof detectTiers> {
+  return detectTiers({ configFile: process.env.AIOS_CONFIG ?? DEFAULT_CONFIG_FILE, stateDir: options.stateDir });
+}
+
+/** Whether a model tier is here now (a model file, a key). */
+function modelPresent(options: ConsoleOptions): boolean {
+  try {
+    const found = tiersHere(options);
+    return MODEL_TIERS.some((t) => found.tiers[t].present);
+  } catch {
+    return false;
+  }
+}
+
 /** Which tiers answer here, in a line: the model files and providers found now. */
 function liveTiers(options: ConsoleOptions): string {
   try {
-    const found = detectTiers({ configFile: process.env.AIOS_CONFIG ?? DEFAULT_CONFIG_FILE, stateDir: options.stateDir });
+    const found = tiersHere(options);
     const live = MODEL_TIERS.filter((t) => found.tiers[t].present).map((t) => `${t} (${path.basename(found.tiers[t].backend ?? '')})`);
     return live.length > 0 ? `rules, then ${live.join(', ')}` : `rules only (no GGUF model in ${path.join(options.stateDir, 'models')}, no API key)`;
   } catch (error) {
