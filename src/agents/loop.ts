@@ -9,7 +9,7 @@
 // the backend, or a tier that cannot serve now (budget spent, service down) hands the request
 // to the next tier up that is present. Every decision is recorded (tier, reason, rounds,
 // tokens, latency, cost).
-import { BackendUnavailable, type Backend, type Turn, type TurnRequest } from '../models/backends.ts';
+import { BackendUnavailable, estimateTokens, type Backend, type Turn, type TurnRequest } from '../models/backends.ts';
 import { cacheKey, type ResponseCache } from '../models/cache.ts';
 import type { ChatMessage, ToolSpec } from '../models/llama-host.ts';
 import { explain } from '../models/router.ts';
@@ -29,13 +29,40 @@ export interface ToolOutcome {
 export interface AgentLimits {
   rounds: number;
   maxTokens: number;
+  /** The model's context, in tokens: the conversation sent is kept within it (see fitContext). */
+  contextTokens: number;
 }
 
 export const DEFAULT_LIMITS: Record<ModelTier, AgentLimits> = {
-  operational: { rounds: 4, maxTokens: 512 },
-  tactical: { rounds: 8, maxTokens: 1024 },
-  strategic: { rounds: 12, maxTokens: 2048 },
+  operational: { rounds: 4, maxTokens: 512, contextTokens: 4096 },
+  tactical: { rounds: 8, maxTokens: 1024, contextTokens: 4096 },
+  strategic: { rounds: 12, maxTokens: 2048, contextTokens: 150_000 },
 };
+
+/** What an older tool result becomes when the conversation must shrink to fit the context. */
+export const DROPPED_RESULT = '<untrusted>[an older result, left out to fit the context; call the tool again if it is needed]</untrusted>';
+
+/**
+ * Keeps the conversation within the model's context (its estimated prompt plus the reply's
+ * max tokens): the oldest tool results are left out first, then the remembered background in
+ * the system message; the request and the newest result always stay. Returns what was left out.
+ */
+export function fitContext(messages: ChatMessage[], tools: ToolSpec[], limits: AgentLimits): number {
+  const budget = limits.contextTokens - limits.maxTokens;
+  let dropped = 0;
+  const results = messages.flatMap((m, i) => (m.role === 'tool' && m.content !== DROPPED_RESULT ? [i] : []));
+  for (const i of results.slice(0, -1)) {
+    if (estimateTokens(messages, tools) <= budget) return dropped;
+    messages[i] = { ...messages[i]!, content: DROPPED_RESULT };
+    dropped++;
+  }
+  const system = messages[0];
+  if (estimateTokens(messages, tools) > budget && system?.role === 'system' && system.content.length > SYSTEM.length) {
+    messages[0] = { ...system, content: SYSTEM };
+    dropped++;
+  }
+  return dropped;
+}
 
 export type AgentEvent =
   | { type: 'route'; tier: Tier | null; wanted: Tier; reason: string }
@@ -52,7 +79,7 @@ export interface AgentContext {
   tools: ToolSpec[] | ((tier: ModelTier, request: string) => ToolSpec[]);
   runTool(name: string, args: unknown, signal: AbortSignal): Promise<ToolOutcome>;
   cache?: ResponseCache | null;
-  limits?: Partial<Record<ModelTier, AgentLimits>>;
+  limits?: Partial<Record<ModelTier, Partial<AgentLimits>>>;
   /** What the model is told about the machine and what it remembers, for this request. */
   context?: (request: string) => string;
   /** Where the decision is recorded (memory), once per request. */
@@ -156,6 +183,7 @@ async function converse(user: string, backend: Backend, ctx: AgentContext, total
   for (let round = 1; round <= limits.rounds; round++) {
     if (signal.aborted) throw new Cancelled('cancelled');
     totals.rounds++;
+    fitContext(messages, tools, limits);
     const request: TurnRequest = { messages, tools, maxTokens: limits.maxTokens, signal, onText: (t) => emit({ type: 'text', text: t }) };
     const turn = await cachedTurn(backend, request, ctx.cache ?? null, totals);
     if (turn.toolCalls.length === 0) {

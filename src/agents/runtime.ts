@@ -48,6 +48,8 @@ export class AgentRuntime {
   readonly #backends: Backends;
   readonly #cache: ResponseCache | null;
   readonly #localTools: number;
+  /** The local models' context ([models] context_size), which the conversation is kept within. */
+  readonly #localContext: number;
   readonly #guard: Guard;
   readonly #memory: MemoryStore | undefined;
   readonly #close: () => void;
@@ -60,6 +62,7 @@ export class AgentRuntime {
     backends: Backends;
     cache: ResponseCache | null;
     localTools: number;
+    localContext: number;
     guard: Guard;
     close: () => void;
   }) {
@@ -70,6 +73,7 @@ export class AgentRuntime {
     this.#backends = init.backends;
     this.#cache = init.cache;
     this.#localTools = init.localTools;
+    this.#localContext = init.localContext;
     this.#guard = init.guard;
     this.#memory = init.guard.memory;
     this.#close = init.close;
@@ -114,7 +118,7 @@ export class AgentRuntime {
       }
       opened = { policy: loadPolicy(where), audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, ...(memory ? { memory } : {}) };
     }
-    return new AgentRuntime({ where, rules, machine, problems, backends, cache: routerConfig.cache_seconds > 0 ? new ResponseCache(db, routerConfig.cache_seconds * 1000) : null, localTools: routerConfig.local_tools, guard: opened, close: () => closers.forEach((c) => c()) });
+    return new AgentRuntime({ where, rules, machine, problems, backends, cache: routerConfig.cache_seconds > 0 ? new ResponseCache(db, routerConfig.cache_seconds * 1000) : null, localTools: routerConfig.local_tools, localContext: models.context_size, guard: opened, close: () => closers.forEach((c) => c()) });
   }
 
   /** Whether a model tier can answer here (else the prompt answers with its rules only). */
@@ -136,6 +140,7 @@ export class AgentRuntime {
       machine: this.machine,
       backends: this.#backends,
       cache: this.#cache,
+      limits: { operational: { contextTokens: this.#localContext }, tactical: { contextTokens: this.#localContext } },
       ...(options.tier ? { tier: options.tier } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),

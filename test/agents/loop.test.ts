@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { handleRequest, type AgentContext, type AgentEvent, type AgentResult } from '../../src/agents/loop.ts';
+import { DROPPED_RESULT, fitContext, handleRequest, type AgentContext, type AgentEvent, type AgentResult } from '../../src/agents/loop.ts';
 import { BackendUnavailable, type Backend, type Turn, type TurnRequest } from '../../src/models/backends.ts';
 import { openRouterDb } from '../../src/models/budget.ts';
 import { ResponseCache } from '../../src/models/cache.ts';
@@ -137,6 +137,31 @@ t.test('an identical request is answered from the cache', async (t) => {
   t.equal(operational.asked.length, 1, 'the model was asked once');
   const other = await handleRequest('what does uptime mean', context({ backends: { operational: scripted('operational', [answer('other')]) }, cache }));
   t.equal(other.answer, 'other', 'a different request is not a hit');
+});
+
+t.test('the conversation is kept within the model context: older results go first, the newest stays', async (t) => {
+  const big = 'x'.repeat(3000);
+  const operational = scripted('operational', [call('sys_status', {}, 'a'), call('sys_status', {}, 'b'), call('sys_status', {}, 'c'), answer('done')]);
+  const ctx = context({
+    backends: { operational },
+    machine: machine('operational'),
+    runTool: async () => ({ ok: true, text: big }),
+    context: () => 'remembered: '.padEnd(2000, 'm'),
+    limits: { operational: { rounds: 6, maxTokens: 100, contextTokens: 1900 } },
+  });
+  const result = await handleRequest('what does the load average mean', ctx);
+  t.match(result, { ok: true, answer: 'done' });
+  const last = operational.asked.at(-1)!.messages;
+  const results = last.filter((m) => m.role === 'tool').map((m) => m.content);
+  t.same(results.slice(0, -1), [DROPPED_RESULT, DROPPED_RESULT], 'the older results were left out');
+  t.match(results.at(-1), /^<untrusted>x+<\/untrusted>$/, 'the newest result stays whole');
+  t.notMatch(last[0]!.content, /remembered/, 'then the remembered background');
+  t.match(last.find((m) => m.role === 'user'), { content: 'what does the load average mean' }, 'the request always stays');
+
+  // Nothing is left out when it fits.
+  const messages = [{ role: 'system' as const, content: 'short' }, { role: 'user' as const, content: 'hi' }, { role: 'tool' as const, content: 'r1' }, { role: 'tool' as const, content: 'r2' }];
+  t.equal(fitContext(messages, [], { rounds: 1, maxTokens: 10, contextTokens: 10_000 }), 0);
+  t.equal(messages[2]!.content, 'r1');
 });
 
 t.test('cancelling ends the request', async (t) => {
