@@ -22,11 +22,13 @@ import { memoryIngestCommand } from './interfaces/cli/memory-ingest-command.ts';
 import { routeCommand } from './interfaces/cli/route-command.ts';
 import { modelsCommand } from './interfaces/cli/models-command.ts';
 import { chatCommand, runtimeCommand, shellCommand } from './interfaces/cli/chat-commands.ts';
+import { statusCommand } from './interfaces/cli/status-command.ts';
 import { approvalsCommand, approveCommand, denyCommand, policyCommand, toolsCommand } from './interfaces/cli/tool-commands.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 const COMMANDS: Command[] = [
   initCommand,
+  statusCommand,
   servicesCommand,
   serviceCommand,
   logsCommand,

@@ -83,6 +83,16 @@ t.test('the strategic tier streams its answer to stdout, within the budget', asy
   t.equal(json.stderr, '', '--json prints nothing else');
 });
 
+t.test('aios status: the tiers here and what the cloud budget has spent today', async (t) => {
+  const run = await aios(['status', '--json']);
+  t.equal(run.code, 0, run.stderr);
+  const status = JSON.parse(run.stdout) as { tiers: Record<string, { present: boolean; backend: string | null }>; budget: { usd: number; dailyUsd: number } };
+  t.match(status.tiers, { reactive: { present: true }, operational: { present: false }, strategic: { present: true, backend: 'anthropic' } });
+  t.ok(status.budget.usd > 0 && status.budget.dailyUsd === 1, `spent $${status.budget.usd} of $${status.budget.dailyUsd}`);
+  const text = await aios(['status']);
+  t.match(text.stdout, /tiers: reactive, strategic \(anthropic\)\ncloud budget today: \$0\.\d+ of \$1, \d+ of 2000000 tokens/);
+});
+
 t.test('the exit status says when it was not answered', async (t) => {
   fake.anthropic.push({ kind: 'error', status: 401, message: 'invalid x-api-key' });
   const run = await aios(['chat', '--json', 'write a python program that sorts a file']);
