@@ -12,7 +12,7 @@
 import { BackendUnavailable, estimateTokens, type Backend, type Turn, type TurnRequest } from '../models/backends.ts';
 import { cacheKey, type ResponseCache } from '../models/cache.ts';
 import type { ChatMessage, ToolSpec } from '../models/llama-host.ts';
-import { explain } from '../models/router.ts';
+import { explain, explicitTier } from '../models/router.ts';
 import type { RuleSet } from '../models/rules.ts';
 import { MODEL_TIERS, type MachineTiers, type Tier } from '../models/tiers.ts';
 
@@ -138,7 +138,7 @@ export async function handleRequest(text: string, ctx: AgentContext): Promise<Ag
     return finish({ ok: false, tier: route.tier, wanted: route.wanted, reason: route.reason, answer: route.tier === 'reactive' ? route.reason : `No tier here can answer this: ${route.reason}` });
   }
 
-  const user = text.replace(/^\s*@(?:reactive|operational|tactical|strategic)\b\s*/i, '');
+  const user = explicitTier(text)?.rest ?? text;
   let reason = route.reason;
   for (let tier: ModelTier | null = route.tier as ModelTier; tier; ) {
     const backend = ctx.backends[tier];

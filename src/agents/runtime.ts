@@ -14,13 +14,12 @@ import { detectTiers, loadModelsConfig, MODEL_TIERS, type MachineTiers, type Tie
 import { parseSection, readConfigFile } from '../policy/config.ts';
 import type { Locations } from '../policy/setup.ts';
 import type { MemoryStore } from '../memory/store.ts';
-import type { PipelineOptions, Session } from '../tools/pipeline.ts';
+import type { OpenPipeline, PipelineOptions, Session } from '../tools/pipeline.ts';
 import type { Tool } from '../tools/tool.ts';
 import { handleRequest, type AgentEvent, type AgentResult } from './loop.ts';
 
 type Backends = Partial<Record<(typeof MODEL_TIERS)[number], Backend>>;
-/** The tools pipeline as opened once: policy, audit, approvals, the tools, memory. */
-export type Guard = Omit<PipelineOptions, 'actor' | 'context' | 'session' | 'ask'> & { run: typeof import('../tools/pipeline.ts').runToolCall };
+type Guard = OpenPipeline;
 
 const routerSchema = z.strictObject({
   /** How long an identical turn is answered from the cache (0: no cache). */

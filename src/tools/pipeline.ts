@@ -53,6 +53,9 @@ export interface PipelineOptions {
   memory?: MemoryStore;
 }
 
+/** The pipeline as a process opens it once (policy, audit, approvals, tools, memory) and the call that runs through it. */
+export type OpenPipeline = Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools' | 'memory'> & { run: typeof runToolCall };
+
 /** Tools whose output carries text other people wrote: after them, the conversation is tainted. */
 // (memory.read: remembered chat turns and answers quote what was read before.)
 const TAINTING_CAPABILITIES = new Set(['fs.read', 'net.http', 'log.read', 'service.read', 'shell.exec', 'process.spawn', 'process.read', 'net.read', 'memory.read']);

@@ -114,6 +114,16 @@ async function connect(runDir: string): Promise<net.Socket> {
   });
 }
 
+/** The connection, or null after saying on stderr why there is none (the caller exits 2). */
+async function connectOrSay(command: string, runFlag: string | undefined): Promise<net.Socket | null> {
+  try {
+    return await connect(runDirFrom(runFlag));
+  } catch (error) {
+    process.stderr.write(`aios ${command}: ${(error as Error).message}\n`);
+    return null;
+  }
+}
+
 export const chatCommand: Command = {
   name: 'chat',
   summary: 'Ask aiOS one thing; the answer streams to stdout (over the runtime socket).',
@@ -137,13 +147,8 @@ An approval the policy asks for is asked on the terminal; without one, it waits 
     if (!text) throw new UsageError('Say what to ask: aios chat "why is the disk full"\nSee `aios chat --help`.');
     const tier = args.values.tier as string | undefined;
     if (tier !== undefined && !TIERS.includes(tier)) throw new UsageError(`--tier ${tier}: not a tier; use one of ${TIERS.join(', ')}.`);
-    let socket: net.Socket;
-    try {
-      socket = await connect(runDirFrom(args.values.run as string | undefined));
-    } catch (error) {
-      process.stderr.write(`aios chat: ${(error as Error).message}\n`);
-      return 2;
-    }
+    const socket = await connectOrSay('chat', args.values.run as string | undefined);
+    if (!socket) return 2;
     process.once('SIGINT', () => socket.write(`${JSON.stringify({ cmd: 'cancel' })}\n`));
     const json = args.values.json === true;
     try {
@@ -171,13 +176,8 @@ Options:
   --run DIR   where the runtime's socket is (default $AIOS_RUN_DIR or /run/aios)`,
   options: { run: { type: 'string' } },
   async run(args) {
-    let socket: net.Socket;
-    try {
-      socket = await connect(runDirFrom(args.values.run as string | undefined));
-    } catch (error) {
-      process.stderr.write(`aios shell: ${(error as Error).message}\n`);
-      return 2;
-    }
+    const socket = await connectOrSay('shell', args.values.run as string | undefined);
+    if (!socket) return 2;
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout, prompt: 'aios> ' });
     const splitter = new LineSplitter();
     let busy = false;

@@ -18,7 +18,7 @@ import { DEFAULT_CONFIG_FILE } from '../../policy/config.ts';
 import type { AgentRuntime } from '../../agents/runtime.ts';
 import { callTool } from '../../tools/tool.ts';
 import type { ApprovalRequest } from '../../policy/approvals.ts';
-import type { PipelineOptions } from '../../tools/pipeline.ts';
+import type { OpenPipeline, PipelineOptions } from '../../tools/pipeline.ts';
 import { readBootInfo, serviceListTool } from '../../tools/system-tools.ts';
 
 export interface ConsoleOptions {
@@ -188,7 +188,7 @@ interface ConsoleSession {
   editedArgs: unknown;
   ask: NonNullable<PipelineOptions['ask']>;
   /** Policy, audit log and approvals, opened at the first tool call (the state disk is mounted by then). */
-  guard: (Pick<PipelineOptions, 'policy' | 'audit' | 'approvals' | 'tools' | 'memory'> & { run: typeof import('../../tools/pipeline.ts').runToolCall }) | null;
+  guard: OpenPipeline | null;
   /** The memory store, being opened or open (null: not yet, or it would not open last time). */
   memory: Promise<MemoryStore> | null;
   /** Names this console's conversation in its chat memories. */
