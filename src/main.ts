@@ -1,6 +1,7 @@
 // The one aiOS program. Its role comes from the name it was started as (aios-init) or from
 // the first argument (`aios init`, `aios services`, ...).
 import path from 'node:path';
+import { forkedPackageScript, importFile } from './native/packages.ts';
 import { ControlError } from './interfaces/control-client.ts';
 import { formatHelp, parseCommandArgs, UsageError, type Command } from './interfaces/cli/command.ts';
 import {
@@ -121,6 +122,14 @@ function parsePid1Tolerant(command: Command, rest: string[]): ReturnType<typeof 
 
 /** Runs the program as started (the entry point and the executable's snapshot both call this). */
 export function run(): void {
+  const forked = forkedPackageScript(process.argv.slice(2));
+  if (forked) {
+    importFile(forked).catch((error: unknown) => {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 70;
+    });
+    return;
+  }
   main(process.argv.slice(2), process.argv0).then(
     (code) => {
       process.exitCode = code;

@@ -25,8 +25,8 @@ async function bundleOne(entry: string, outfile: string): Promise<void> {
     platform: 'node',
     format: 'cjs',
     target: 'node26',
-    // node-llama-cpp is loaded by path at run time (importRuntimePackage), never bundled.
-    external: [...RUNTIME_PACKAGES, 'node-llama-cpp'],
+    // node-llama-cpp among them: loaded by path at run time (importRuntimePackage).
+    external: RUNTIME_PACKAGES,
     sourcemap: false,
     // Smaller source text, smaller start-up snapshot; identifiers stay, for stack traces.
     minifyWhitespace: true,

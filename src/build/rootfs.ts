@@ -2,7 +2,7 @@
 // the SEA with its links, the native addon and spawn helper, busybox for the shell tools,
 // e2fsprogs for the state disk, the shared libraries all of these need, the kernel modules
 // the image loads at boot, and the node_modules of the native npm packages.
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureKernel, moduleClosure } from './kernel.ts';
 import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
@@ -10,14 +10,15 @@ import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
 export const ROOTFS = path.join(OUT, 'rootfs');
 export const SEA = path.join(OUT, 'aios');
 
-/** npm packages with native code that the image carries (loaded with createRequire at run time). */
 /**
  * npm packages loaded at run time from node_modules beside the executable instead of being
- * bundled: native ones; mvdan-sh, whose GopherJS runtime cannot live in a V8 startup
- * snapshot (building the snapshot aborts in V8); and the large ones only some tools use
- * (systeminformation, execa), so that every process started from the snapshot is smaller.
+ * bundled: native ones (node-llama-cpp with its prebuilt x86_64 CPU binary, an optional
+ * dependency that npm installs explicitly here); mvdan-sh, whose GopherJS runtime cannot live
+ * in a V8 startup snapshot (building the snapshot aborts in V8); and the large ones only some
+ * tools use (systeminformation, execa), so that every process started from the snapshot is
+ * smaller.
  */
-export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh', 'systeminformation', 'execa'];
+export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh', 'systeminformation', 'execa', 'node-llama-cpp', '@node-llama-cpp/linux-x64'];
 
 /** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
 export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
@@ -136,9 +137,14 @@ function sharedLibraries(binaries: string[]): string[] {
  * What a package needs at run time on x86_64 glibc: not the C sources it could be rebuilt from
  * (better-sqlite3 carries 10 MB of them) nor the prebuilt binaries of other systems.
  */
-function runtimeFile(relative: string): boolean {
+function runtimeFile(relative: string, native: boolean): boolean {
   const [top, ...rest] = relative.split(path.sep);
-  if (top === 'deps' || top === 'src' || top === 'binding.gyp') return false;
+  // A package built with node-gyp: its sources (and their deps/) are for building only; any
+  // other package's src/ may be where its code lives (debug's main is src/index.js).
+  if (native && (top === 'deps' || top === 'src' || top === 'binding.gyp')) return false;
+  // node-llama-cpp's llama/ holds llama.cpp's sources (a 34 MB git bundle) for building it;
+  // the prebuilt binary needs only the release files beside them.
+  if (top === 'llama' && rest.length > 0) return rest.length === 1 && rest[0]!.endsWith('.json');
   // Type declarations, documentation and source maps: nothing runs them (the image is boot time).
   if (/\.(d\.[cm]?ts|md|markdown|map)$/.test(relative)) return false;
   if (top === 'prebuilds' && rest.length > 0) return rest.join('/').includes('linux-x64') && !rest.join('/').includes('musl');
@@ -148,7 +154,11 @@ function runtimeFile(relative: string): boolean {
 /** Dependencies needed only to compile a native package (headers), never at run time. */
 const BUILD_ONLY_PACKAGES = new Set(['node-addon-api']);
 
-/** Copies each native package and its dependencies into /usr/lib/aios/node_modules. */
+/**
+ * Copies each runtime package and its dependencies into /usr/lib/aios/node_modules. A package
+ * is copied with the node_modules nested in it; what those nested packages need from the top
+ * level (ora's own onetime needs mimic-function) is followed as Node would resolve it.
+ */
 export function stageNativePackages(lib: string): void {
   const seen = new Set<string>();
   const copy = (name: string): void => {
@@ -156,13 +166,39 @@ export function stageNativePackages(lib: string): void {
     seen.add(name);
     const source = path.join(ROOT, 'node_modules', name);
     if (!existsSync(source)) throw new BuildError(`npm package ${name} is not installed; run \`npm ci\`.`);
+    const native = existsSync(path.join(source, 'binding.gyp'));
     cpSync(source, path.join(lib, 'node_modules', name), {
       recursive: true,
       verbatimSymlinks: true,
-      filter: (file) => runtimeFile(path.relative(source, file)),
+      filter: (file) => runtimeFile(path.relative(source, file), native),
     });
-    const manifest = JSON.parse(readFileSync(path.join(source, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-    for (const dep of Object.keys(manifest.dependencies ?? {})) copy(dep);
+    for (const dir of packageDirs(source)) {
+      const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      for (const dep of Object.keys(manifest.dependencies ?? {})) {
+        if (!resolvesWithin(dep, dir, source)) copy(dep);
+      }
+    }
   };
   for (const name of RUNTIME_PACKAGES) copy(name);
+}
+
+/** A package's folder and those of the packages nested in its node_modules, at any depth. */
+function packageDirs(dir: string): string[] {
+  const found = [dir];
+  const nested = path.join(dir, 'node_modules');
+  if (!existsSync(nested)) return found;
+  for (const entry of readdirSync(nested)) {
+    const names = entry.startsWith('@') ? readdirSync(path.join(nested, entry)).map((n) => path.join(entry, n)) : [entry];
+    for (const name of names) if (existsSync(path.join(nested, name, 'package.json'))) found.push(...packageDirs(path.join(nested, name)));
+  }
+  return found;
+}
+
+/** Whether Node, resolving `dep` from `dir`, finds it in a node_modules inside `top` (copied with it). */
+function resolvesWithin(dep: string, dir: string, top: string): boolean {
+  for (let at = dir; at.startsWith(top); at = path.dirname(at)) {
+    if (existsSync(path.join(at, 'node_modules', dep, 'package.json'))) return true;
+    if (at === top) break;
+  }
+  return false;
 }

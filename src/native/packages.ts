@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 
 export function requireRuntimePackage<T>(name: string): T {
   const beside = path.join(path.dirname(process.execPath), 'node_modules');
@@ -39,4 +40,29 @@ export async function importRuntimePackage<T>(name: string): Promise<T> {
   const root = manifest.exports?.['.'];
   const entry = (typeof root === 'string' ? root : (root?.import ?? root?.default)) ?? manifest.main ?? 'index.js';
   return (await import(pathToFileURL(path.join(dir, entry)).href)) as T;
+}
+
+/**
+ * The script a runtime package forked with child_process.fork(), when this process is one.
+ * fork() starts process.execPath with the script's path; for the single executable that is
+ * aios itself, so aios runs the script the way node would. node-llama-cpp needs this: it tries
+ * its binary in a forked child before loading it. Only scripts of the packages beside the
+ * executable, and only with fork's IPC channel, so `aios FILE` is never a script runner.
+ */
+export function forkedPackageScript(argv: string[], forked = process.channel !== undefined): string | null {
+  // fork() puts the parent's execArgv (the executable's own --disable-sigusr1) before the script.
+  const script = argv.find((a) => !a.startsWith('--'));
+  if (!script || !forked || !path.isAbsolute(script) || !/\.[cm]?js$/.test(script)) return null;
+  const packages = path.join(path.dirname(process.execPath), 'node_modules') + path.sep;
+  return script.startsWith(packages) && existsSync(script) ? script : null;
+}
+
+/**
+ * import() of a file, also from code started from the executable's startup snapshot, which
+ * has no dynamic import of its own (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): a script compiled
+ * now with the main context's loader does the import.
+ */
+export function importFile<T>(file: string): Promise<T> {
+  const load = new vm.Script('(url) => import(url)', { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }).runInThisContext() as (url: string) => Promise<T>;
+  return load(pathToFileURL(file).href);
 }

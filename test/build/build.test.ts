@@ -1,6 +1,6 @@
 // The build's outputs, as outside tests use them: out/aios (the single executable), the staged
 // rootfs and the initramfs, and the cpio writer on its own.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import t from 'tap';
 import { writeCpio } from '../../src/build/cpio.ts';
 import { INITRAMFS } from '../../src/build/image.ts';
 import { ROOTFS, SEA } from '../../src/build/rootfs.ts';
+import { TINY_LLAMA, writeLlamaModel } from '../../src/models/gguf.ts';
 import { startInit } from '../helpers/init-harness.ts';
 
 t.test('cpio: files, folders, symlinks and device nodes, readable by cpio(1)', async (t) => {
@@ -65,6 +66,35 @@ t.test('the staged rootfs holds what the image needs, and the executable runs in
   const modules = readFileSync(path.join(ROOTFS, 'etc/aios/modules-load.early'), 'utf8').trim().split('\n');
   for (const module of modules) t.ok(existsSync(path.join(ROOTFS, 'usr/lib/modules', readdirOne(path.join(ROOTFS, 'usr/lib/modules')), module)), module);
   t.ok(existsSync(INITRAMFS), 'the initramfs was made from it');
+});
+
+t.test('the image runs a local model: node-llama-cpp and its prebuilt binary load inside the rootfs', { skip: !existsSync(ROOTFS) && 'run node build.ts first' }, async (t) => {
+  // Everything node-llama-cpp imports must be staged (a package nested in another needs the
+  // top level's too), and its binary test, a fork of the executable itself, must run there.
+  const state = mkdtempSync(path.join(os.tmpdir(), 'aios-rootfs-model-'));
+  t.teardown(() => rmSync(state, { recursive: true, force: true }));
+  mkdirSync(path.join(state, 'models'));
+  writeLlamaModel(path.join(state, 'models', 'tiny.gguf'), TINY_LLAMA);
+  const port = 18_000 + Math.floor(Math.random() * 2_000);
+  const inRootfs = ['--ro-bind', ROOTFS, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', state, '/tmp/state', '--die-with-parent', '--'];
+  const server = spawn('/usr/bin/bwrap', [...inRootfs, '/usr/lib/aios/aios', 'models', 'serve', '--state', '/tmp/state', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIOS_CONFIG: '/dev/null' } });
+  let output = '';
+  server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  t.teardown(() => server.kill('SIGKILL'));
+  const deadline = Date.now() + 60_000;
+  while (!/listening on/.test(output)) {
+    if (Date.now() > deadline || server.exitCode !== null) return t.fail(`the models service did not start in the rootfs: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+  });
+  const body = (await response.json()) as { model?: string; usage?: { completion_tokens: number } };
+  t.equal(response.status, 200, 'the models service answers', { output });
+  t.match(body, { model: 'tiny', usage: { completion_tokens: 4 } }, 'the generated model answered');
 });
 
 function readdirOne(dir: string): string {
