@@ -12,6 +12,7 @@ export const DEFAULT_IMAGE = path.join(OUT, 'image');
 export const DEFAULT_STATE_DISK = path.join(OUT, 'state.qcow2');
 const STATE_DISK_SIZE = '4G';
 /** Same as the ISO's GRUB entry (src/build/image.ts); the state disk is named when there is one. */
+export const HOST_SHARE_LABEL = 'aios-host';
 export const DEV_CMDLINE = 'console=tty0 console=ttyS0,115200 quiet panic=-1';
 
 export type Accel = 'kvm' | 'tcg';
@@ -25,6 +26,8 @@ export interface BootOptions {
   accel: Accel;
   memoryMiB?: number;
   cpus?: number;
+  /** The host share disk (host-share.ts), attached read-only; null or absent for none. */
+  hostShare?: string | null;
   /** Host port forwarded to the guest's web console (9090); null for none. */
   webPort?: number | null;
   extraAppend?: string;
@@ -55,12 +58,16 @@ export function qemuArgs(options: BootOptions): string[] {
     const initrd = path.join(options.image, 'initramfs.img');
     for (const file of [kernel, initrd]) if (!existsSync(file)) throw new BootError(`${file} does not exist: run \`npm run build\` first.`);
     const state = options.stateDisk ? 'aios.state=/dev/vda' : '';
-    args.push('-kernel', kernel, '-initrd', initrd, '-append', [DEV_CMDLINE, state, options.extraAppend].filter(Boolean).join(' '));
+    // Init also finds the share by its label without this (an ISO's command line is fixed);
+    // named, init waits for it like for the state disk.
+    const host = options.hostShare ? `aios.host=LABEL=${HOST_SHARE_LABEL}` : '';
+    args.push('-kernel', kernel, '-initrd', initrd, '-append', [DEV_CMDLINE, state, host, options.extraAppend].filter(Boolean).join(' '));
   }
   if (options.stateDisk) {
     const format = options.stateDisk.endsWith('.qcow2') ? 'qcow2' : 'raw';
     args.push('-drive', `file=${options.stateDisk},if=virtio,format=${format},cache=writeback`);
   }
+  if (options.hostShare) args.push('-drive', `file=${options.hostShare},if=virtio,format=raw,readonly=on`);
   const forward = options.webPort ? `,hostfwd=tcp:127.0.0.1:${options.webPort}-:9090` : '';
   args.push('-netdev', `user,id=net0${forward}`, '-device', 'virtio-net-pci,netdev=net0', '-device', 'virtio-rng-pci');
   args.push(...(options.extraArgs ?? []));
@@ -146,6 +153,8 @@ export function parseImageArgs(argv: string[], defaultStateDisk: (image: string)
       ephemeral: { type: 'boolean' },
       memory: { type: 'string' },
       port: { type: 'string' },
+      models: { type: 'string' },
+      secrets: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -156,5 +165,6 @@ export function parseImageArgs(argv: string[], defaultStateDisk: (image: string)
   if (memoryMiB !== undefined && !(Number.isInteger(memoryMiB) && memoryMiB >= 256)) {
     throw new BootError(`Expected --memory to be a number of MiB, at least 256, got \`${values.memory}\`.`);
   }
-  return { values, positionals, image, stateDisk, memoryMiB };
+  const share = values.models !== undefined || values.secrets !== undefined ? { models: values.models, secrets: values.secrets } : null;
+  return { values, positionals, image, stateDisk, memoryMiB, share };
 }

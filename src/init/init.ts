@@ -16,7 +16,7 @@ import { CgroupRoot } from '../supervisor/cgroup.ts';
 import { ControlServer } from '../supervisor/control-server.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { leaveInitialRootfs, mountApiFilesystems, setHostname } from './early-mounts.ts';
-import { loadModules, mountStateDisk, type BootReport } from './machine-boot.ts';
+import { loadModules, mountHostShare, mountStateDisk, type BootReport } from './machine-boot.ts';
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
 import { runProgram } from './run-program.ts';
@@ -64,7 +64,7 @@ export async function runInit(options: InitOptions): Promise<never> {
   keepRunningOnErrors(() => log);
   const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
   reaper.start({ enabled: !options.faults.has('no-reaper'), stealChildren: options.faults.has('steal-children') });
-  const report: BootReport = { warnings: [], state: null, modules: { loaded: 0, failed: [] } };
+  const report: BootReport = { warnings: [], state: null, host: null, modules: { loaded: 0, failed: [] } };
 
   if (mode === 'machine') {
     setHostname(log);
@@ -173,6 +173,7 @@ export async function runInit(options: InitOptions): Promise<never> {
     await supervisor.earlyServicesSettled(5_000);
     await loadModules('/etc/aios/modules-load.early', log, report);
     await mountStateDisk(reaper, log, options.stateDir, report);
+    await mountHostShare(log, report);
     useStateDirectory();
   }
   stateReady = true;

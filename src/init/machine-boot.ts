@@ -22,9 +22,17 @@ export interface StateDiskReport {
   full?: boolean;
 }
 
+export interface HostShareReport {
+  device: string;
+  /** What the share holds, in words, for the prompt's boot report. */
+  message: string;
+}
+
 export interface BootReport {
   warnings: string[];
   state: StateDiskReport | null;
+  /** The host share (qemu/boot.ts --models / --secrets), when the machine has one. */
+  host?: HostShareReport | null;
   modules: { loaded: number; failed: string[] };
 }
 
@@ -92,6 +100,10 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   const device = await waitForDevice(wanted);
   if (!device) return warn(`state disk ${wanted} not found after ${DEVICE_WAIT_MS / 1000} s: the state lives in memory`);
   state.device = device;
+  // The ISO's command line names /dev/vda; booted without a state disk, that is the host share.
+  if (extLabel(device) === HOST_SHARE_LABEL) {
+    return warn(`${device} is the host share (label ${HOST_SHARE_LABEL}), not a state disk: the state lives in memory`);
+  }
 
   const kind = probe(device);
   if (kind === 'blank') {
@@ -139,6 +151,49 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   }
 }
 
+/** Where the host share is mounted; src/models/tiers.ts reads models/ and secrets.toml there. */
+export const HOST_SHARE_DIR = '/run/aios/host';
+const HOST_SHARE_LABEL = 'aios-host';
+
+/**
+ * Mounts the host share read-only on /run/aios/host: the disk labelled aios-host that the boot
+ * script makes from the host's models folder and secrets file. aios.host= names it (waited for
+ * like the state disk); without it (an ISO's fixed command line) a disk with that label that is
+ * already there is taken. Never written, never executed from, no device files.
+ */
+export async function mountHostShare(log: Logger, report: BootReport): Promise<void> {
+  const wanted = kernelParameter('aios.host');
+  const device = wanted ? await waitForDevice(wanted) : findByLabel(HOST_SHARE_LABEL);
+  if (!device) {
+    if (wanted) {
+      const message = `host share ${wanted} not found after ${DEVICE_WAIT_MS / 1000} s: no models or keys from the host`;
+      report.warnings.push(message);
+      log.warn(message);
+    }
+    return;
+  }
+  const { MS_RDONLY, MS_NODEV, MS_NOSUID, MS_NOEXEC } = native().constants;
+  try {
+    mkdirSync(HOST_SHARE_DIR, { recursive: true });
+    native().mount(device, HOST_SHARE_DIR, 'ext4', MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC, null);
+  } catch (error) {
+    const message = `host share ${device} cannot be mounted (${(error as Error).message}): no models or keys from the host`;
+    report.warnings.push(message);
+    log.warn({ device }, message);
+    return;
+  }
+  let models: string[] = [];
+  try {
+    models = readdirSync(path.join(HOST_SHARE_DIR, 'models')).filter((n) => n.toLowerCase().endsWith('.gguf'));
+  } catch {
+    // Only secrets.
+  }
+  const secrets = existsSync(path.join(HOST_SHARE_DIR, 'secrets.toml'));
+  const held = [models.length > 0 ? `${models.length === 1 ? 'model' : 'models'} ${models.join(', ')}` : '', secrets ? 'a secrets file' : ''].filter(Boolean).join(' and ') || 'nothing';
+  report.host = { device, message: `host share ${device} on ${HOST_SHARE_DIR} (read-only): ${held}` };
+  log.info({ device, models, secrets }, report.host.message);
+}
+
 function lastLine(text: string): string {
   return text.trim().split('\n').filter(Boolean).pop() ?? '';
 }
@@ -173,11 +228,16 @@ function findByLabel(label: string): string | null {
   }
   for (const name of names) {
     const device = `/dev/${name}`;
-    const superblock = readBytes(device, 1024, 1024);
-    if (!superblock || superblock.readUInt16LE(56) !== EXT_MAGIC) continue;
-    if (superblock.subarray(120, 136).toString('utf8').replace(/\0+$/, '') === label) return device;
+    if (extLabel(device) === label) return device;
   }
   return null;
+}
+
+/** The volume label of an ext2/3/4 file system; null for anything else. */
+function extLabel(device: string): string | null {
+  const superblock = readBytes(device, 1024, 1024);
+  if (!superblock || superblock.readUInt16LE(56) !== EXT_MAGIC) return null;
+  return superblock.subarray(120, 136).toString('utf8').replace(/\0+$/, '');
 }
 
 /** 'ext' when it has an ext2/3/4 superblock, 'blank' when its first 64 KiB are zero, else 'other'. */

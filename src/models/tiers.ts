@@ -8,6 +8,9 @@
 // - Keys: ANTHROPIC_API_KEY / OPENAI_API_KEY, else [anthropic] / [openai] api_key in the
 //   secrets file (/etc/aios/secrets.toml, AIOS_SECRETS). A secrets file that anyone but its
 //   owner may read or write is refused whole (keys in a world-readable file are not secret).
+// - The host share (/run/aios/host: a disk the boot script made from the host's models folder
+//   and secrets file, mounted read-only by init) adds its models/*.gguf and secrets.toml; a
+//   key or model of the machine's own comes first.
 // Nothing here loads a model: a malformed GGUF can abort the process that loads it (FACTS.md),
 // so only the models service does.
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
@@ -22,6 +25,8 @@ export type Tier = (typeof TIERS)[number];
 export const MODEL_TIERS = ['operational', 'tactical', 'strategic'] as const;
 
 export const DEFAULT_SECRETS_FILE = '/etc/aios/secrets.toml';
+/** Where init mounts the host share (qemu/boot.ts --models / --secrets); AIOS_HOST_SHARE elsewhere. */
+export const HOST_SHARE_DIR = '/run/aios/host';
 /** A model file at least this large is a tactical one unless the configuration says otherwise. */
 export const TACTICAL_FROM_BYTES = 3.5 * 2 ** 30;
 
@@ -37,7 +42,8 @@ export const modelsSchema = z.strictObject({
   idle_seconds: z._default(z.int().check(z.gte(5), z.lte(86_400)), 300),
   threads: z.optional(z.int().check(z.gte(1), z.lte(256))),
   context_size: z._default(z.int().check(z.gte(256), z.lte(131_072)), 4096),
-  max_tokens: z._default(z.int().check(z.gte(1), z.lte(32_768)), 512),
+  /** The most tokens one local answer may have (the agent loop's turns, and requests that name none); unset: the loop's own bounds, 512 for others. */
+  max_tokens: z.optional(z.int().check(z.gte(1), z.lte(32_768))),
   operational_timeout_seconds: z._default(z.int().check(z.gte(1), z.lte(3600)), 60),
   tactical_timeout_seconds: z._default(z.int().check(z.gte(1), z.lte(3600)), 300),
 });
@@ -82,6 +88,8 @@ export interface DetectOptions {
   configFile: string;
   stateDir: string;
   secretsFile?: string;
+  /** Default: AIOS_HOST_SHARE, else /run/aios/host. */
+  hostShare?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -107,7 +115,8 @@ export function detectTiers(options: DetectOptions): MachineTiers {
     problems.push(`${(error as Error).message}; the [models] defaults are used`);
   }
   const dir = config.dir ?? path.join(options.stateDir, 'models');
-  const models = findModels(dir, problems);
+  const hostShare = options.hostShare ?? env.AIOS_HOST_SHARE ?? HOST_SHARE_DIR;
+  const models = [...findModels(dir, problems), ...findModels(path.join(hostShare, 'models'), problems)];
   const named = (tier: 'operational' | 'tactical'): void => {
     const file = config[tier];
     if (!file) return;
@@ -126,7 +135,7 @@ export function detectTiers(options: DetectOptions): MachineTiers {
   named('operational');
   named('tactical');
 
-  const keys = findKeys(options.secretsFile ?? env.AIOS_SECRETS ?? DEFAULT_SECRETS_FILE, env, problems);
+  const keys = findKeys([options.secretsFile ?? env.AIOS_SECRETS ?? DEFAULT_SECRETS_FILE, path.join(hostShare, 'secrets.toml')], env, problems);
   const local = (tier: 'operational' | 'tactical'): TierState => {
     const model = models.find((m) => m.tier === tier);
     return model
@@ -179,28 +188,37 @@ function findModels(dir: string, problems: string[]): { file: string; bytes: num
   return models;
 }
 
-function findKeys(secretsFile: string, env: NodeJS.ProcessEnv, problems: string[]): CloudKey[] {
-  let secrets: z.infer<typeof secretsSchema> = {};
+type Secrets = z.infer<typeof secretsSchema>;
+
+/** A secrets file's providers; {} when it is absent or refused (the reason goes to problems). */
+function readSecrets(secretsFile: string, problems: string[]): Secrets {
   try {
     const stat = statSync(secretsFile);
     if ((stat.mode & 0o077) !== 0) {
       problems.push(`${secretsFile} may be read or written by others (mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}): its keys are not used; chmod 600 ${secretsFile}`);
-    } else {
-      const data = readConfigFile(secretsFile);
-      secrets = parseSection(secretsSchema, data, 'secrets', secretsFile);
+      return {};
     }
+    return parseSection(secretsSchema, readConfigFile(secretsFile), 'secrets', secretsFile);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`${(error as Error).message.replace(/api_key = .*/g, 'api_key = …')}; its keys are not used`);
+    return {};
   }
+}
+
+/** Per provider: the environment's key, else the first secrets file that has one. */
+function findKeys(secretsFiles: string[], env: NodeJS.ProcessEnv, problems: string[]): CloudKey[] {
+  const files = secretsFiles.map((file) => ({ file, secrets: readSecrets(file, problems) }));
   const keys: CloudKey[] = [];
   for (const provider of ['anthropic', 'openai'] as const) {
     const variable = provider === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
-    const section = secrets[provider];
     const fromEnv = env[variable];
+    // With the key in the environment, a file may still give the provider's base_url and model.
+    const fromFile = files.find((f) => (fromEnv ? f.secrets[provider] : f.secrets[provider]?.api_key));
+    const section = fromFile?.secrets[provider];
     const apiKey = fromEnv || section?.api_key;
     if (!apiKey) continue;
     const baseVariable = provider === 'anthropic' ? 'ANTHROPIC_BASE_URL' : 'OPENAI_BASE_URL';
-    keys.push({ provider, apiKey, baseUrl: env[baseVariable] || section?.base_url || null, model: section?.model ?? null, from: fromEnv ? variable : secretsFile });
+    keys.push({ provider, apiKey, baseUrl: env[baseVariable] || section?.base_url || null, model: section?.model ?? null, from: fromEnv ? variable : fromFile!.file });
   }
   return keys;
 }

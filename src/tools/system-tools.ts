@@ -47,6 +47,7 @@ const bootInfoSchema = z.object({
   promptSec: z.optional(seconds_),
   warnings: z.array(z.string()),
   state: z.nullable(z.object({ device: z.nullable(z.string()), mode: z.enum(['read-write', 'read-only', 'memory']), formatted: z.boolean(), message: z.string() })),
+  host: z.optional(z.nullable(z.object({ device: z.string(), message: z.string() }))),
   modules: z.object({ loaded: z.number(), failed: z.array(z.string()) }),
   audit: z.optional(z.object({ status: z.enum(['intact', 'broken', 'verifying', 'error']), rows: z.nullable(z.number()), message: z.string() })),
 }) satisfies z.ZodMiniType<BootInfo>;
@@ -171,6 +172,7 @@ export const bootTool = defineTool({
     return [
       `boot (${b.mode}): kernel ran /init at ${seconds(t.pid1ExecSec)}, init code at ${seconds(t.initStartSec)}, all services up at ${seconds(t.servicesUpSec)}, prompt at ${seconds(b.promptSec)}`,
       `state: ${b.state?.message ?? 'not a machine boot'}`,
+      ...(b.host ? [b.host.message] : []),
       ...(b.audit ? [b.audit.message] : []),
       ...b.warnings.map((w) => `warning: ${w}`),
     ].join('\n');

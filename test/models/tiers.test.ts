@@ -23,7 +23,8 @@ function gguf(file: string, bytes: number): void {
   truncateSync(file, bytes);
 }
 
-const detect = (m: ReturnType<typeof machine>, env: NodeJS.ProcessEnv = {}) => detectTiers({ configFile: m.config, stateDir: path.join(m.dir, 'state'), secretsFile: m.secrets, env });
+const detect = (m: ReturnType<typeof machine>, env: NodeJS.ProcessEnv = {}) =>
+  detectTiers({ configFile: m.config, stateDir: path.join(m.dir, 'state'), secretsFile: m.secrets, hostShare: path.join(m.dir, 'host'), env });
 
 t.test('nothing here: only the reactive tier, and each missing tier says what to do', async (t) => {
   const m = machine(t);
@@ -104,4 +105,30 @@ t.test('keys: the environment, or a secrets file nobody else can read', async (t
   t.equal(found.tiers.strategic.present, false);
   t.match(found.problems, [/secrets\.toml: \[secrets\.anthropic\.base_url\].*; its keys are not used/]);
   t.notMatch(found.problems.join(''), /sk-ant-file/, 'a problem never shows a key');
+});
+
+t.test('the host share (qemu/boot.ts --models, --secrets) adds its models and keys; the machine\'s own come first', async (t) => {
+  const m = machine(t);
+  const share = path.join(m.dir, 'host');
+  mkdirSync(path.join(share, 'models'), { recursive: true });
+  gguf(path.join(share, 'models', 'shared.gguf'), 700_000_000);
+  writeFileSync(path.join(share, 'secrets.toml'), '[openai]\napi_key = "sk-shared"\n', { mode: 0o600 });
+  let found = detect(m);
+  t.equal(found.tiers.operational.backend, path.join(share, 'models', 'shared.gguf'), 'a shared model serves');
+  t.match(found.keys, [{ provider: 'openai', apiKey: 'sk-shared', from: path.join(share, 'secrets.toml') }]);
+
+  gguf(path.join(m.models, 'own.gguf'), 500_000_000);
+  writeFileSync(m.secrets, '[openai]\napi_key = "sk-own"\n[anthropic]\nmodel = "claude-x"\n', { mode: 0o600 });
+  found = detect(m);
+  t.equal(found.tiers.operational.backend, path.join(m.models, 'own.gguf'), 'the smaller model is operational, wherever it is');
+  t.match(found.keys, [{ provider: 'openai', apiKey: 'sk-own', from: m.secrets }], 'the machine\'s own secrets file comes first');
+
+  found = detect(m, { ANTHROPIC_API_KEY: 'sk-ant-env' });
+  t.match(found.keys[0], { provider: 'anthropic', apiKey: 'sk-ant-env', model: 'claude-x' }, 'a key from the environment keeps the file\'s model');
+
+  chmodSync(path.join(share, 'secrets.toml'), 0o644);
+  rmSync(m.secrets);
+  found = detect(m);
+  t.same(found.keys, [], 'a shared secrets file others may read is refused like any other');
+  t.match(found.problems, [/host\/secrets\.toml may be read or written by others/]);
 });

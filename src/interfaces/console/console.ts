@@ -41,7 +41,7 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     output.write(`${text}\n`);
   };
 
-  banner(options, say);
+  const bannerTiers = banner(options, say);
   const historyFile = path.join(options.stateDir, 'console-history');
   const rl = readline.createInterface({
     input,
@@ -171,7 +171,7 @@ export async function runConsole(options: ConsoleOptions): Promise<number> {
     say(text);
     rl.prompt(true);
   };
-  void followBoot(options, announce);
+  void followBoot(options, announce, bannerTiers);
   return new Promise((resolve) => {
     rl.on('close', () => {
       output.write('\nbye (a fresh console starts)\n');
@@ -408,6 +408,7 @@ async function askAgent(agent: AgentRuntime, text: string, signal: AbortSignal, 
       if (event.type === 'route') say(`(${event.tier ?? 'no tier'}${event.tier !== event.wanted ? `, wanted ${event.wanted}` : ''})`);
       else if (event.type === 'tool') say(`→ ${event.name} ${JSON.stringify(event.args)}`);
       else if (event.type === 'tool-result') say(`← ${event.ok ? 'ok' : event.text.slice(0, 300)}`);
+      else if (event.type === 'status') say(`(${event.text}…)`);
       else say(`(${event.from} hands on to ${event.to ?? 'nobody'}: ${event.why})`);
     },
   });
@@ -453,7 +454,7 @@ function notifyReady(): void {
  * The banner's first lines, shown at once; what is running and what init learns about the
  * state disk come a moment later, above the prompt (followBoot).
  */
-function banner(options: ConsoleOptions, say: (text: string) => void): void {
+function banner(options: ConsoleOptions, say: (text: string) => void): string {
   const uptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
   // The first console of this boot records when the prompt appeared: that is how long boot took.
   const promptFile = path.join(options.runDir, 'prompt.json');
@@ -468,7 +469,9 @@ function banner(options: ConsoleOptions, say: (text: string) => void): void {
       // A read-only run dir only loses the record.
     }
   }
-  say(formatBanner(options.version, isMachine() ? bootSeconds : null, liveTiers(options)));
+  const tiers = liveTiers(options);
+  say(formatBanner(options.version, isMachine() ? bootSeconds : null, tiers));
+  return tiers;
 }
 
 function tiersHere(options: ConsoleOptions): ReturnType<typeof detectTiers> {
@@ -507,14 +510,19 @@ export function formatRunning(services: { name: string; state: string; reason: s
   return `running: ${up.join(', ') || 'nothing yet'}${starting.length ? `; starting: ${starting.join(', ')}` : ''}${failed.length ? `; not running: ${failed.join(', ')}` : ''}`;
 }
 
-export function formatBootReport(boot: { state: { message: string } | null; warnings: string[] }): string {
+export function formatBootReport(boot: { state: { message: string } | null; host?: { message: string } | null; warnings: string[] }): string {
   const lines = boot.state ? [`state: ${boot.state.message}`] : [];
+  if (boot.host) lines.push(boot.host.message);
   for (const warning of boot.warnings) if (warning !== boot.state?.message) lines.push(`warning: ${warning}`);
   return lines.join('\n');
 }
 
-/** What is running now, then (once init has written it) the boot report: state disk and warnings. */
-async function followBoot(options: ConsoleOptions, announce: (text: string) => void): Promise<void> {
+/**
+ * What is running now, then (once init has written it) the boot report: state disk, host share
+ * and warnings, and the tiers again when the disks init mounted after the banner brought models
+ * or keys.
+ */
+async function followBoot(options: ConsoleOptions, announce: (text: string) => void, bannerTiers: string): Promise<void> {
   const context = { runDir: options.runDir, stateDir: options.stateDir, signal: new AbortController().signal };
   const services = await callTool(serviceListTool, {}, context);
   announce(services.ok ? formatRunning(services.data) : `services: ${services.message}`);
@@ -527,6 +535,8 @@ async function followBoot(options: ConsoleOptions, announce: (text: string) => v
   const boot = readBootInfo(options.runDir);
   const report = boot ? formatBootReport(boot) : '';
   if (report) announce(report);
+  const tiers = liveTiers(options);
+  if (tiers !== bannerTiers) announce(`AI tiers: ${tiers}.`);
 }
 
 function isMachine(): boolean {
