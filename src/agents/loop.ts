@@ -67,6 +67,8 @@ export function fitContext(messages: ChatMessage[], tools: ToolSpec[], limits: A
 export type AgentEvent =
   | { type: 'route'; tier: Tier | null; wanted: Tier; reason: string }
   | { type: 'text'; text: string }
+  /** What a tier is doing before it answers (starting the models service). */
+  | { type: 'status'; text: string }
   | { type: 'tool'; name: string; args: unknown }
   | { type: 'tool-result'; name: string; ok: boolean; text: string }
   | { type: 'escalate'; from: Tier; to: Tier | null; why: string };
@@ -184,7 +186,7 @@ async function converse(user: string, backend: Backend, ctx: AgentContext, total
     if (signal.aborted) throw new Cancelled('cancelled');
     totals.rounds++;
     fitContext(messages, tools, limits);
-    const request: TurnRequest = { messages, tools, maxTokens: limits.maxTokens, signal, onText: (t) => emit({ type: 'text', text: t }) };
+    const request: TurnRequest = { messages, tools, maxTokens: limits.maxTokens, signal, onText: (t) => emit({ type: 'text', text: t }), onStatus: (t) => emit({ type: 'status', text: t }) };
     const turn = await cachedTurn(backend, request, ctx.cache ?? null, totals);
     if (turn.toolCalls.length === 0) {
       if (turn.finishReason === 'length' && !turn.content.trim()) throw new Escalate(`the ${backend.tier} model ran out of tokens before answering`);

@@ -2,10 +2,12 @@
 // the runtime service): the rules, the tiers found here and a backend for each, the cloud budget
 // and the response cache (STATE/router.db), the tools through the pipeline (policy, approval,
 // audit, memory), and what the model is told about the machine.
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import * as z from 'zod/mini';
 import { Budget, budgetSchema, openRouterDb } from '../models/budget.ts';
-import { CloudBackend, LocalBackend, type Backend } from '../models/backends.ts';
+import { BackendUnavailable, CloudBackend, LocalBackend, type Backend } from '../models/backends.ts';
+import { ControlError, initSocketPath, request as askInit } from '../interfaces/control-client.ts';
 import { ResponseCache } from '../models/cache.ts';
 import { CloudTier, DEFAULT_MODELS } from '../models/cloud.ts';
 import type { ToolSpec } from '../models/llama-host.ts';
@@ -16,7 +18,7 @@ import type { Locations } from '../policy/setup.ts';
 import type { MemoryStore } from '../memory/store.ts';
 import type { OpenPipeline, PipelineOptions, Session } from '../tools/pipeline.ts';
 import type { Tool } from '../tools/tool.ts';
-import { handleRequest, type AgentEvent, type AgentResult } from './loop.ts';
+import { handleRequest, type AgentEvent, type AgentLimits, type AgentResult } from './loop.ts';
 
 type Backends = Partial<Record<(typeof MODEL_TIERS)[number], Backend>>;
 type Guard = OpenPipeline;
@@ -48,7 +50,7 @@ export class AgentRuntime {
   readonly #cache: ResponseCache | null;
   readonly #localTools: number;
   /** The local models' context ([models] context_size), which the conversation is kept within. */
-  readonly #localContext: number;
+  readonly #localLimits: Partial<AgentLimits>;
   readonly #guard: Guard;
   readonly #memory: MemoryStore | undefined;
   readonly #close: () => void;
@@ -61,7 +63,7 @@ export class AgentRuntime {
     backends: Backends;
     cache: ResponseCache | null;
     localTools: number;
-    localContext: number;
+    localLimits: Partial<AgentLimits>;
     guard: Guard;
     close: () => void;
   }) {
@@ -72,7 +74,7 @@ export class AgentRuntime {
     this.#backends = init.backends;
     this.#cache = init.cache;
     this.#localTools = init.localTools;
-    this.#localContext = init.localContext;
+    this.#localLimits = init.localLimits;
     this.#guard = init.guard;
     this.#memory = init.guard.memory;
     this.#close = init.close;
@@ -89,8 +91,11 @@ export class AgentRuntime {
     const models = loadModelsConfig(where.configFile);
     const db = openRouterDb(where.stateDir);
     const backends: Backends = {};
+    const startService = onDemand((signal) => startModelsService(where.runDir, models.listen, signal));
     for (const tier of ['operational', 'tactical'] as const) {
-      if (machine.tiers[tier].present) backends[tier] = new LocalBackend(tier, `http://${models.listen}/v1`, (tier === 'operational' ? models.operational_timeout_seconds : models.tactical_timeout_seconds) * 1000);
+      if (machine.tiers[tier].present) {
+        backends[tier] = new LocalBackend(tier, `http://${models.listen}/v1`, (tier === 'operational' ? models.operational_timeout_seconds : models.tactical_timeout_seconds) * 1000, startService);
+      }
     }
     if (machine.keys.length > 0) {
       const first = machine.keys[0]!;
@@ -117,7 +122,7 @@ export class AgentRuntime {
       }
       opened = { policy: loadPolicy(where), audit, approvals: ApprovalStore.open(where.runDir), tools: toolMap(), run: runToolCall, ...(memory ? { memory } : {}) };
     }
-    return new AgentRuntime({ where, rules, machine, problems, backends, cache: routerConfig.cache_seconds > 0 ? new ResponseCache(db, routerConfig.cache_seconds * 1000) : null, localTools: routerConfig.local_tools, localContext: models.context_size, guard: opened, close: () => closers.forEach((c) => c()) });
+    return new AgentRuntime({ where, rules, machine, problems, backends, cache: routerConfig.cache_seconds > 0 ? new ResponseCache(db, routerConfig.cache_seconds * 1000) : null, localTools: routerConfig.local_tools, localLimits: { contextTokens: models.context_size, ...(models.max_tokens ? { maxTokens: models.max_tokens } : {}) }, guard: opened, close: () => closers.forEach((c) => c()) });
   }
 
   /** Whether a model tier can answer here (else the prompt answers with its rules only). */
@@ -139,7 +144,7 @@ export class AgentRuntime {
       machine: this.machine,
       backends: this.#backends,
       cache: this.#cache,
-      limits: { operational: { contextTokens: this.#localContext }, tactical: { contextTokens: this.#localContext } },
+      limits: { operational: this.#localLimits, tactical: this.#localLimits },
       ...(options.tier ? { tier: options.tier } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -211,4 +216,41 @@ function relevant(tools: Tool[], request: string, count: number): Tool[] {
     return n * 2 + (tool.effects.includes('reads') && tool.effects.length === 1 ? 1 : 0);
   };
   return [...tools].sort((a, b) => score(b) - score(a)).slice(0, count);
+}
+
+/** How long the models service may take to answer after init starts it (loading node-llama-cpp under emulation takes a while). */
+const SERVICE_START_MS = 120_000;
+
+/**
+ * Asks init to start the models service (services/models.toml: not started at boot, so that a
+ * machine without models pays nothing for it) and waits until it answers on `listen`.
+ */
+export async function startModelsService(runDir: string, listen: string, signal?: AbortSignal, deadlineMs = SERVICE_START_MS): Promise<void> {
+  const socket = initSocketPath(runDir);
+  if (!existsSync(socket)) throw new BackendUnavailable(`the models service is not running, and init is not here to start it (no ${socket}); run \`aios models serve\``);
+  try {
+    await askInit(socket, { cmd: 'start', name: 'models' }, undefined, undefined, signal);
+  } catch (error) {
+    if (error instanceof ControlError) throw new BackendUnavailable(`init could not start the models service: ${error.message}`);
+    throw error;
+  }
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const health = await fetch(`http://${listen}/health`, { signal: signal ?? null }).catch(() => null);
+    if (health?.ok) return;
+    if (signal?.aborted) throw signal.reason;
+    if (Date.now() > deadline) throw new BackendUnavailable(`the models service did not answer within ${deadlineMs / 1000} s of starting; see \`aios logs models\``);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** One start at a time: turns that find the service down together wait for the same start. */
+function onDemand(start: (signal?: AbortSignal) => Promise<void>): (signal?: AbortSignal) => Promise<void> {
+  let pending: Promise<void> | null = null;
+  return (signal) => {
+    pending ??= start(signal).finally(() => {
+      pending = null;
+    });
+    return pending;
+  };
 }

@@ -13,6 +13,8 @@ export interface TurnRequest {
   temperature?: number;
   signal?: AbortSignal;
   onText?: (text: string) => void;
+  /** What the backend is doing before the first word (starting the models service). */
+  onStatus?: (text: string) => void;
 }
 
 export interface Turn {
@@ -33,35 +35,37 @@ export interface Backend {
 /** A backend that cannot serve now (budget spent, service down): the router skips its tier. */
 export class BackendUnavailable extends Error {}
 
-/** operational or tactical: the models service, asked by tier name. */
+/**
+ * operational or tactical: the models service, asked by tier name, streamed. When the service
+ * does not answer, `startService` (init starts it on demand: it is not started at boot) is
+ * awaited once and the turn tried again.
+ */
 export class LocalBackend implements Backend {
   readonly tier: 'operational' | 'tactical';
   readonly #client: OpenAI;
+  readonly #startService: ((signal?: AbortSignal) => Promise<void>) | undefined;
 
-  constructor(tier: 'operational' | 'tactical', baseUrl: string, timeoutMs: number) {
+  constructor(tier: 'operational' | 'tactical', baseUrl: string, timeoutMs: number, startService?: (signal?: AbortSignal) => Promise<void>) {
     this.tier = tier;
     this.#client = new OpenAI({ baseURL: baseUrl, apiKey: 'local', maxRetries: 0, timeout: timeoutMs });
+    this.#startService = startService;
   }
 
   async complete(request: TurnRequest): Promise<Turn> {
     let response: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      response = await this.#client.chat.completions.create(
-        {
-          model: this.tier,
-          messages: toOpenAiMessages(request.messages),
-          max_tokens: request.maxTokens,
-          ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-          ...(request.tools.length ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) } : {}),
-        },
-        { signal: request.signal },
-      );
+      response = await this.#ask(request);
     } catch (error) {
-      if (error instanceof OpenAI.APIConnectionError) throw new BackendUnavailable(`the models service does not answer (${error.message})`);
-      throw error;
+      if (!(error instanceof OpenAI.APIConnectionError) || error instanceof OpenAI.APIConnectionTimeoutError || !this.#startService) throw unavailable(error);
+      request.onStatus?.('starting the models service');
+      await this.#startService(request.signal);
+      try {
+        response = await this.#ask(request);
+      } catch (again) {
+        throw unavailable(again);
+      }
     }
     const choice = response.choices[0]!;
-    if (choice.message.content) request.onText?.(choice.message.content);
     return {
       content: choice.message.content ?? '',
       toolCalls: (choice.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [])),
@@ -72,6 +76,30 @@ export class LocalBackend implements Backend {
       costUsd: 0,
     };
   }
+
+  /** One streamed turn: the words go to onText as they come; the whole turn is returned. */
+  async #ask(request: TurnRequest): Promise<OpenAI.Chat.Completions.ChatCompletion> {
+    const stream = this.#client.chat.completions.stream(
+      {
+        model: this.tier,
+        messages: toOpenAiMessages(request.messages),
+        max_tokens: request.maxTokens,
+        stream_options: { include_usage: true },
+        ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+        ...(request.tools.length ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) } : {}),
+      },
+      { signal: request.signal },
+    );
+    stream.on('content', (delta) => request.onText?.(delta));
+    return stream.finalChatCompletion();
+  }
+}
+
+/** The models service's silence as the router understands it: this tier cannot serve now. */
+function unavailable(error: unknown): unknown {
+  if (error instanceof OpenAI.APIConnectionTimeoutError) return new BackendUnavailable(`the models service did not answer in time (${error.message}; [models] operational_timeout_seconds / tactical_timeout_seconds)`);
+  if (error instanceof OpenAI.APIConnectionError) return new BackendUnavailable(`the models service does not answer (${error.message})`);
+  return error;
 }
 
 /** A prompt's size in tokens, for reserving its worst case: about four characters a token, rounded up generously. */

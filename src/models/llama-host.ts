@@ -201,6 +201,8 @@ export class LlamaHost {
       const sequence = loaded.context.getSequence();
       const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
       let completionTokens = 0;
+      // With tools the model writes JSON; what streams is the answer's text, as it is written.
+      const answer = grammar && request.onText ? new AnswerStream(request.onText) : null;
       try {
         const response = await chat.generateResponse(history, {
           maxTokens: request.maxTokens,
@@ -210,7 +212,7 @@ export class LlamaHost {
           stopOnAbortSignal: false,
           ...(grammar ? { grammar: grammar as LlamaGrammar } : {}),
           onToken: (tokens) => (completionTokens += tokens.length),
-          ...(request.onText && !grammar ? { onTextChunk: request.onText } : {}),
+          ...(answer ? { onTextChunk: (chunk: string) => answer.push(chunk) } : request.onText && !grammar ? { onTextChunk: request.onText } : {}),
         });
         const promptTokens = history.reduce((n, item) => n + loaded.model.tokenize(historyText(item)).length, 0);
         const generateMs = performance.now() - started;
@@ -221,8 +223,9 @@ export class LlamaHost {
           parsed = grammar.parse(response.response) as unknown as typeof parsed;
         } catch {
           // Cut off before the object closed (max_tokens), or a number llama.cpp's grammar let
-          // grow to Infinity: the text as it is, said to be incomplete.
-          return { content: response.response, toolCalls: [], finishReason: 'length', promptTokens, completionTokens, generateMs };
+          // grow to Infinity: the answer so far (else the text as it is), said to be incomplete.
+          const partial = new AnswerStream(() => {}).push(response.response);
+          return { content: partial ?? response.response, toolCalls: [], finishReason: 'length', promptTokens, completionTokens, generateMs };
         }
         if (parsed.tool !== undefined) return { content: null, toolCalls: [{ name: parsed.tool, arguments: JSON.stringify(parsed.arguments ?? {}) }], finishReason: 'tool_calls', promptTokens, completionTokens, generateMs };
         return { content: parsed.answer ?? '', toolCalls: [], finishReason: 'stop', promptTokens, completionTokens, generateMs };
@@ -254,6 +257,59 @@ export class LlamaHost {
     clearInterval(this.#timer);
     for (const loaded of [...this.#loaded.values()]) await this.#unload(loaded);
     await this.#llama.dispose();
+  }
+}
+
+/**
+ * The text of {"answer": "..."} while the model writes it: each piece of the string, unescaped,
+ * goes to `onText` as soon as it is whole (an escape sequence split across chunks waits).
+ * Anything else (a tool call) sends nothing.
+ */
+export class AnswerStream {
+  readonly #onText: (text: string) => void;
+  #raw = '';
+  /** Where the answer's string starts in #raw (-1: not known yet; null: not an answer). */
+  #start: number | null = -1;
+  #at = 0;
+  #done = false;
+  #text = '';
+
+  constructor(onText: (text: string) => void) {
+    this.#onText = onText;
+  }
+
+  /** Takes the next chunk of the model's output; returns the answer's text so far (null: not an answer). */
+  push(chunk: string): string | null {
+    this.#raw += chunk;
+    if (this.#start === -1) {
+      const head = /^\s*\{\s*"answer"\s*:\s*"/.exec(this.#raw);
+      if (head) this.#start = this.#at = head[0].length;
+      else if (!/^\s*(\{\s*("(a(n(s(w(e(r("\s*(:\s*)?)?)?)?)?)?)?)?)?)?$/.test(this.#raw)) this.#start = null;
+    }
+    if (this.#start === null) return null;
+    if (this.#start === -1 || this.#done) return this.#start === -1 ? null : this.#text;
+    let piece = '';
+    while (this.#at < this.#raw.length) {
+      const c = this.#raw[this.#at]!;
+      if (c === '"') {
+        this.#done = true;
+        break;
+      }
+      if (c !== '\\') {
+        piece += c;
+        this.#at++;
+        continue;
+      }
+      const escape = /^\\(["\\/bfnrt]|u[0-9a-fA-F]{4})/.exec(this.#raw.slice(this.#at));
+      if (!escape) break; // Not whole yet.
+      piece += JSON.parse(`"${escape[0]}"`) as string;
+      this.#at += escape[0].length;
+    }
+    if (piece) {
+      this.#text += piece;
+      this.#onText(piece);
+    }
+    return this.#text;
   }
 }
 

@@ -31,7 +31,7 @@ function scripted(tier: Backend['tier'], script: (Turn | Error | ((r: TurnReques
     tier,
     asked,
     async complete(request) {
-      asked.push(structuredClone({ ...request, signal: undefined, onText: undefined }));
+      asked.push(structuredClone({ ...request, signal: undefined, onText: undefined, onStatus: undefined }));
       const next = script.shift();
       if (!next) throw new Error('the script is out of turns');
       if (next instanceof Error) throw next;

@@ -1,8 +1,8 @@
 // The prompt with a model: the models service runs under the init as a supervised service with a
-// generated GGUF; what the rules do not answer goes to the operational tier (its route shown,
-// its text streamed), what they do answer still runs without a model, the decision is
-// remembered, and when the models service is killed the init restarts it and the next request
-// is answered again.
+// generated GGUF, not started at boot (as in the image) but on the first request that needs it;
+// what the rules do not answer goes to the operational tier (its route shown, its text
+// streamed), what they do answer still runs without a model, the decision is remembered, and
+// when the models service is killed the init restarts it and the next request is answered again.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -33,11 +33,10 @@ t.test('requests the rules do not answer go to the local model; the service is s
       writeLlamaModel(path.join(stateDir, 'models', 'tiny.gguf'), TINY_LLAMA);
       configFile = path.join(path.dirname(stateDir), 'config.toml');
       writeFileSync(configFile, `[models]\nlisten = "127.0.0.1:${port}"\nthreads = 1\ncontext_size = 8192\nmax_tokens = 16\n[router]\nlocal_tools = 2\n`);
-      writeService('models', `exec = ${JSON.stringify([process.execPath, MAIN, 'models', 'serve', '--state', stateDir, '--config', configFile])}\nrestart = "always"\n`);
+      writeService('models', `exec = ${JSON.stringify([process.execPath, MAIN, 'models', 'serve', '--state', stateDir, '--config', configFile])}\nrestart = "always"\nenabled = false\n`);
     },
   });
   t.teardown(() => init.cleanup());
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok === true, 60_000, 'the models service answers');
 
   const command = `${process.execPath} ${MAIN} console --run ${init.runDir} --state ${init.stateDir}`;
   const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AIOS_RULES_DIR: RULES_DIR, AIOS_CONFIG: configFile, TERM: 'xterm', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', AIOS_SECRETS: path.join(init.dir, 'none.toml') } });
@@ -48,9 +47,11 @@ t.test('requests the rules do not answer go to the local model; the service is s
   await seen(/aios> /);
   t.match(text, /AI tiers: rules, then operational \(tiny\.gguf\)/, 'the banner says which tiers are live');
 
+  t.equal((await init.services()).find((s) => s.name === 'models')?.state, 'down', 'the models service is not started at boot');
   let from = text.length;
   pty.stdin.write('what does the load average mean\r');
   await seen(/\(operational\)[\s\S]*aios> /, from);
+  t.match(text.slice(from), /\(starting the models service…\)/, 'the first request that needs it has init start it');
   t.notMatch(text.slice(from), /error:/, 'answered without an error');
 
   from = text.length;

@@ -73,6 +73,7 @@ function chatOnce(socket: net.Socket, splitter: LineSplitter, text: string, tier
           if (event === 'route') shown.note(`(${String(message.tier ?? 'no tier')}${message.tier !== message.wanted ? `, wanted ${String(message.wanted)}` : ''})`);
           else if (event === 'tool') shown.note(`→ ${String(message.name)} ${JSON.stringify(message.args)}`);
           else if (event === 'tool-result') shown.note(`← ${message.ok ? 'ok' : String(message.text).slice(0, 300)}`);
+          else if (event === 'status') shown.note(`(${String(message.text)}…)`);
           else if (event === 'escalate') shown.note(`(${String(message.from)} hands on to ${String(message.to ?? 'nobody')}: ${String(message.why)})`);
           else if (event === 'approval') void answerApproval(socket, message.request as { id: string; tool: string; args: unknown; reason: string }, shown, interactive);
           continue;

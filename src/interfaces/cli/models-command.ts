@@ -68,7 +68,7 @@ Examples:
       configFile: where.configFile,
       stateDir: where.stateDir,
       timeoutMs: { operational: config.operational_timeout_seconds * 1000, tactical: config.tactical_timeout_seconds * 1000 },
-      defaultMaxTokens: config.max_tokens,
+      defaultMaxTokens: config.max_tokens ?? 512,
     });
     const address = await app.listen({ host: match[1]!, port: Number(match[2]) });
     process.stdout.write(`aios models: listening on ${address} (models in ${config.dir ?? path.join(where.stateDir, 'models')})\n`);
