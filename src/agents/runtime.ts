@@ -175,6 +175,26 @@ export class AgentRuntime {
     });
   }
 
+  /** One tool call through the pipeline (policy, approvals, audit) as `actor`, outside a conversation: what a reflex does. */
+  async callTool(name: string, args: unknown, actor: string, signal: AbortSignal = new AbortController().signal): Promise<{ ok: boolean; text: string }> {
+    const tool = this.#guard.tools.get(name);
+    if (!tool) return { ok: false, text: `EUNKNOWN: no tool ${name}` };
+    const { run, ...guard } = this.#guard;
+    const result = await run(name, args, { ...guard, actor, context: { runDir: this.#where.runDir, stateDir: this.#where.stateDir, signal } });
+    if (!result.ok) return { ok: false, text: `${result.code}: ${result.message}` };
+    return { ok: true, text: tool.render(result.data as never) };
+  }
+
+  /** Remembers what happened (a reflex that fired); false when there is no memory database. */
+  remember(memory: Parameters<MemoryStore['add']>[0]): boolean {
+    try {
+      this.#memory?.add(memory);
+      return this.#memory !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
   /** What the model is told: the machine in a line, and what memory holds about the request's words. */
   #context(request: string): string {
     const lines = [`Machine: ${os.hostname()}, ${os.type()} ${os.release()}, up ${Math.round(os.uptime() / 60)} min, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, ${Math.round(os.freemem() / 2 ** 20)} MiB of ${Math.round(os.totalmem() / 2 ** 20)} MiB memory free.`];

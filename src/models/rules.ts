@@ -65,7 +65,8 @@ const ruleSchema = z.strictObject({
   slots: z._default(z.record(z.string().check(z.regex(/^[a-z][a-z0-9_]*$/, 'a slot name is lower-case letters, digits and _')), slotSchema), {}),
   disabled: z._default(z.boolean(), false),
 });
-const fileSchema = z.strictObject({ rule: z._default(z.array(z.unknown()), []) });
+// [[reflex]] tables live in the same files; src/models/reflexes.ts reads them.
+const fileSchema = z.strictObject({ rule: z._default(z.array(z.unknown()), []), reflex: z.optional(z.unknown()) });
 
 export interface Rule {
   name: string;
@@ -321,7 +322,7 @@ class Collector {
     }
     const file = fileSchema.safeParse(data);
     if (!file.success) {
-      this.problems.push(`${where}: ${describeIssue(file.error.issues[0]!, data)} (a rules file holds [[rule]] tables only); its rules are left out`);
+      this.problems.push(`${where}: ${describeIssue(file.error.issues[0]!, data)} (a rules file holds [[rule]] and [[reflex]] tables only); its rules are left out`);
       return;
     }
     for (const [i, value] of file.data.rule.entries()) {

@@ -370,6 +370,7 @@ export function pruneSnapshots(stateDir: string, keep: number): string[] {
     }
   }
   // Leftovers of a crash while taking or removing one.
+  if (!existsSync(snapshotsDir(stateDir))) return doomed;
   for (const name of readdirSync(snapshotsDir(stateDir))) {
     if (!/^\.(incomplete|deleting)-/.test(name)) continue;
     const stale = path.join(snapshotsDir(stateDir), name);
