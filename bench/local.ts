@@ -94,7 +94,7 @@ async function wholePath(file: string, threads: number): Promise<Record<string, 
     const prompt = 'abcdefghij'.repeat(Math.ceil(PP / 10)).slice(0, PP - 40);
     const ask = async (maxTokens: number, stream: boolean) => {
       const t0 = performance.now();
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, temperature: 0, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) }) });
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: path.basename(file, '.gguf'), messages: [{ role: 'user', content: prompt }], max_tokens: maxTokens, temperature: 0, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) }) });
       if (!stream) return { ms: performance.now() - t0, body: (await response.json()) as { usage: { prompt_tokens: number; completion_tokens: number }; timings: { load_ms: number; generate_ms: number } }, firstMs: 0 };
       let firstMs = 0;
       let usage = { prompt_tokens: 0, completion_tokens: 0 };

@@ -7,9 +7,11 @@
 // The disk is made with mke2fs and filled with debugfs (no mount, no root needed), and kept
 // in out/host-share.img while what it was made from is unchanged (names, sizes, times).
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { BootError, HOST_SHARE_LABEL, OUT } from './qemu.ts';
+import { isGguf } from '../src/models/tiers.ts';
+import { HOST_SHARE_LABEL } from '../src/host-share.ts';
+import { BootError, OUT } from './qemu.ts';
 
 export const DEFAULT_HOST_SHARE = path.join(OUT, 'host-share.img');
 
@@ -111,16 +113,6 @@ function modelFiles(given: string): string[] {
     if (!isGguf(file)) throw new BootError(`--models: ${file} is not a GGUF model (it does not start with GGUF and version 2 or 3)`);
   }
   return files;
-}
-
-function isGguf(file: string): boolean {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(8);
-    return readSync(fd, head, 0, 8, 0) === 8 && head.toString('latin1', 0, 4) === 'GGUF' && [2, 3].includes(head.readUInt32LE(4));
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function fileStat(file: string, flag: string): Stats {

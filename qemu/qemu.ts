@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { HOST_SHARE_LABEL } from '../src/host-share.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const OUT = path.join(ROOT, 'out');
@@ -12,7 +13,6 @@ export const DEFAULT_IMAGE = path.join(OUT, 'image');
 export const DEFAULT_STATE_DISK = path.join(OUT, 'state.qcow2');
 const STATE_DISK_SIZE = '4G';
 /** Same as the ISO's GRUB entry (src/build/image.ts); the state disk is named when there is one. */
-export const HOST_SHARE_LABEL = 'aios-host';
 export const DEV_CMDLINE = 'console=tty0 console=ttyS0,115200 quiet panic=-1';
 
 export type Accel = 'kvm' | 'tcg';

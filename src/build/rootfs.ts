@@ -18,7 +18,16 @@ export const SEA = path.join(OUT, 'aios');
  * tools use (systeminformation, execa), so that every process started from the snapshot is
  * smaller.
  */
-export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh', 'systeminformation', 'execa', 'node-llama-cpp', '@node-llama-cpp/linux-x64'];
+export const LLAMA_PACKAGES = ['node-llama-cpp', '@node-llama-cpp/linux-x64'];
+export const RUNTIME_PACKAGES: string[] = ['better-sqlite3', 'mvdan-sh', 'systeminformation', 'execa', ...LLAMA_PACKAGES];
+
+/**
+ * node-llama-cpp and what it needs go into the image as one gzip archive beside the executable,
+ * unpacked on first use (src/native/packages.ts): the kernel unpacks the whole initramfs at every
+ * boot, and 45 MB of files that only a machine with a model uses cost half a second of boot
+ * under emulation; the archive costs a tenth of that.
+ */
+export const LLAMA_ARCHIVE = 'llama-runtime.tar.gz';
 
 /** Loaded by PID 1 at boot: first what the state disk needs, the rest once the services are started. */
 export const EARLY_KERNEL_MODULES = ['virtio_pci', 'virtio_blk'];
@@ -46,7 +55,13 @@ export function stageRootfs(progress: (message: string) => void): void {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
     chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
   }
-  cpSync(path.join(path.dirname(SEA), 'node_modules'), path.join(lib, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  stageNativePackages(lib, RUNTIME_PACKAGES.filter((name) => !LLAMA_PACKAGES.includes(name)));
+  progress(`node-llama-cpp, archived (${LLAMA_ARCHIVE})`);
+  const llama = path.join(OUT, 'build', 'llama-runtime');
+  rmSync(llama, { recursive: true, force: true });
+  stageNativePackages(llama, LLAMA_PACKAGES);
+  run('tar', ['-czf', path.join(lib, LLAMA_ARCHIVE), '--owner=0', '--group=0', '-C', llama, 'node_modules']);
+  rmSync(llama, { recursive: true, force: true });
   symlinkSync('aios', path.join(lib, 'aios-init'));
   symlinkSync('../lib/aios/aios', path.join(ROOTFS, 'usr/bin/aios'));
   symlinkSync('../lib/aios/aios-init', path.join(ROOTFS, 'usr/bin/aios-init'));
@@ -159,7 +174,7 @@ const BUILD_ONLY_PACKAGES = new Set(['node-addon-api']);
  * is copied with the node_modules nested in it; what those nested packages need from the top
  * level (ora's own onetime needs mimic-function) is followed as Node would resolve it.
  */
-export function stageNativePackages(lib: string): void {
+export function stageNativePackages(lib: string, names: string[] = RUNTIME_PACKAGES): void {
   const seen = new Set<string>();
   const copy = (name: string): void => {
     if (seen.has(name) || BUILD_ONLY_PACKAGES.has(name)) return;
@@ -179,7 +194,7 @@ export function stageNativePackages(lib: string): void {
       }
     }
   };
-  for (const name of RUNTIME_PACKAGES) copy(name);
+  for (const name of names) copy(name);
 }
 
 /** A package's folder and those of the packages nested in its node_modules, at any depth. */

@@ -7,6 +7,7 @@
 // reported: in every case boot goes on, and the warning reaches the prompt.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statfsSync } from 'node:fs';
 import path from 'node:path';
+import { HOST_SHARE_DIR, HOST_SHARE_LABEL } from '../host-share.ts';
 import { native } from '../native/index.ts';
 import { runProgram } from './run-program.ts';
 import type { Reaper } from './reaper.ts';
@@ -151,9 +152,6 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   }
 }
 
-/** Where the host share is mounted; src/models/tiers.ts reads models/ and secrets.toml there. */
-export const HOST_SHARE_DIR = '/run/aios/host';
-const HOST_SHARE_LABEL = 'aios-host';
 
 /**
  * Mounts the host share read-only on /run/aios/host: the disk labelled aios-host that the boot

@@ -16,6 +16,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod/mini';
+import { HOST_SHARE_DIR } from '../host-share.ts';
 import { parseSection, readConfigFile } from '../policy/config.ts';
 import { memorySize } from '../supervisor/service-spec.ts';
 
@@ -25,8 +26,6 @@ export type Tier = (typeof TIERS)[number];
 export const MODEL_TIERS = ['operational', 'tactical', 'strategic'] as const;
 
 export const DEFAULT_SECRETS_FILE = '/etc/aios/secrets.toml';
-/** Where init mounts the host share (qemu/boot.ts --models / --secrets); AIOS_HOST_SHARE elsewhere. */
-export const HOST_SHARE_DIR = '/run/aios/host';
 /** A model file at least this large is a tactical one unless the configuration says otherwise. */
 export const TACTICAL_FROM_BYTES = 3.5 * 2 ** 30;
 
@@ -94,7 +93,7 @@ export interface DetectOptions {
 }
 
 /** The four-byte magic and the version that every GGUF file starts with. */
-function isGguf(file: string): boolean {
+export function isGguf(file: string): boolean {
   const fd = openSync(file, 'r');
   try {
     const head = Buffer.alloc(8);

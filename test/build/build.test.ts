@@ -1,7 +1,7 @@
 // The build's outputs, as outside tests use them: out/aios (the single executable), the staged
 // rootfs and the initramfs, and the cpio writer on its own.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -71,30 +71,44 @@ t.test('the staged rootfs holds what the image needs, and the executable runs in
 t.test('the image runs a local model: node-llama-cpp and its prebuilt binary load inside the rootfs', { skip: !existsSync(ROOTFS) && 'run node build.ts first' }, async (t) => {
   // Everything node-llama-cpp imports must be staged (a package nested in another needs the
   // top level's too), and its binary test, a fork of the executable itself, must run there.
+  // Running it twice at once shows the archive unpacked once and never seen half-done.
   const state = mkdtempSync(path.join(os.tmpdir(), 'aios-rootfs-model-'));
   t.teardown(() => rmSync(state, { recursive: true, force: true }));
   mkdirSync(path.join(state, 'models'));
   writeLlamaModel(path.join(state, 'models', 'tiny.gguf'), TINY_LLAMA);
-  const port = 18_000 + Math.floor(Math.random() * 2_000);
-  const inRootfs = ['--ro-bind', ROOTFS, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', state, '/tmp/state', '--die-with-parent', '--'];
-  const server = spawn('/usr/bin/bwrap', [...inRootfs, '/usr/lib/aios/aios', 'models', 'serve', '--state', '/tmp/state', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIOS_CONFIG: '/dev/null' } });
-  let output = '';
-  server.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  server.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  t.teardown(() => server.kill('SIGKILL'));
-  const deadline = Date.now() + 60_000;
-  while (!/listening on/.test(output)) {
-    if (Date.now() > deadline || server.exitCode !== null) return t.fail(`the models service did not start in the rootfs: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  // node-llama-cpp is an archive in the image, unpacked into /run/aios on first use.
+  t.ok(existsSync(path.join(ROOTFS, 'usr/lib/aios/llama-runtime.tar.gz')), 'the image carries the archive');
+  t.notOk(existsSync(path.join(ROOTFS, 'usr/lib/aios/node_modules/node-llama-cpp')), 'and not the unpacked files');
+  const run = mkdtempSync(path.join(os.tmpdir(), 'aios-rootfs-run-'));
+  t.teardown(() => rmSync(run, { recursive: true, force: true }));
+  const inRootfs = ['--ro-bind', ROOTFS, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--bind', run, '/run', '--bind', state, '/tmp/state', '--die-with-parent', '--'];
+  const base = 18_000 + Math.floor(Math.random() * 2_000);
+  const answers = await Promise.all(
+    [base, base + 1].map(async (port) => {
+      const server = spawn('/usr/bin/bwrap', [...inRootfs, '/usr/lib/aios/aios', 'models', 'serve', '--state', '/tmp/state', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AIOS_CONFIG: '/dev/null' } });
+      let output = '';
+      server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      t.teardown(() => server.kill('SIGKILL'));
+      const deadline = Date.now() + 60_000;
+      while (!/listening on/.test(output)) {
+        if (Date.now() > deadline || server.exitCode !== null) return { status: 0, body: {}, output };
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+      });
+      return { status: response.status, body: (await response.json()) as unknown, output };
+    }),
+  );
+  for (const answer of answers) {
+    t.equal(answer.status, 200, 'a models service started at the same moment answers', { output: answer.output });
+    t.match(answer.body, { model: 'tiny', usage: { completion_tokens: 4 } }, 'the generated model answered');
   }
-  const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
-  });
-  const body = (await response.json()) as { model?: string; usage?: { completion_tokens: number } };
-  t.equal(response.status, 200, 'the models service answers', { output });
-  t.match(body, { model: 'tiny', usage: { completion_tokens: 4 } }, 'the generated model answered');
+  t.same(readdirSync(run).filter((n) => n.startsWith('aios')), ['aios'], 'no half-unpacked folder is left');
+  t.same(readdirSync(path.join(run, 'aios')), ['llama-runtime'], 'unpacked once');
 });
 
 function readdirOne(dir: string): string {
