@@ -82,7 +82,8 @@ async function wholePath(file: string, threads: number): Promise<Record<string, 
   if (!existsSync(link)) execFileSync('ln', ['-s', file, link]);
   const port = await freePort();
   const config = path.join(state, 'config.toml');
-  writeFileSync(config, `[models]\nthreads = ${threads}\ncontext_size = ${PP + TG + 256}\n`);
+  // A 7B model on two cores needs minutes for a request: the service must not give up first.
+  writeFileSync(config, `[models]\nthreads = ${threads}\ncontext_size = ${PP + TG + 256}\noperational_timeout_seconds = 3600\ntactical_timeout_seconds = 3600\n`);
   const child = spawn(process.execPath, [path.join(ROOT, 'src', 'entry.ts'), 'models', 'serve', '--listen', `127.0.0.1:${port}`, '--state', state, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -49,7 +49,7 @@ export class AgentRuntime {
   readonly #backends: Backends;
   readonly #cache: ResponseCache | null;
   readonly #localTools: number;
-  /** The local models' context ([models] context_size), which the conversation is kept within. */
+  /** The local tiers' bounds: [models] context_size, which the conversation is kept within, and max_tokens. */
   readonly #localLimits: Partial<AgentLimits>;
   readonly #guard: Guard;
   readonly #memory: MemoryStore | undefined;

@@ -1,5 +1,6 @@
 // What PID 1 of a machine does before the services start, after the API filesystems: load
-// the kernel modules the image lists, and put the state disk under the state directory.
+// the kernel modules the image lists, put the state disk under the state directory, and mount
+// the host share (models and keys from the machine QEMU runs on) when there is one.
 //
 // The state disk is only ever formatted when the kernel command line names it
 // (aios.state=/dev/vda or aios.state=LABEL=aios-state) and it is blank. A damaged disk is
@@ -151,7 +152,6 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
     log.warn({ device }, message);
   }
 }
-
 
 /**
  * Mounts the host share read-only on /run/aios/host: the disk labelled aios-host that the boot

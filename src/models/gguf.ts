@@ -137,6 +137,8 @@ export interface TensorSpec {
   type: GgmlType;
   /** Fills the tensor's bytes (called with chunks in order); default: random weights. */
   fill?: 'random' | 'ones';
+  /** Rows (along the second dimension) written as zeros. */
+  zeroRows?: number[];
 }
 
 /** A deterministic generator (xorshift32): the same seed writes the same file. */
@@ -251,6 +253,12 @@ export function writeGguf(file: string, metadata: Record<string, MetadataValue>,
         const size = Math.min(perChunk, total - done);
         const chunk = Buffer.alloc(size);
         fillBlocks(chunk, tensor.type, tensor.fill ?? 'random', next);
+        const rowBytes = (tensor.dims[0]! / block.values) * block.bytes;
+        for (const row of tensor.zeroRows ?? []) {
+          const from = Math.max(row * rowBytes, done);
+          const to = Math.min((row + 1) * rowBytes, done + size);
+          if (from < to) chunk.fill(0, from - done, to - done);
+        }
         writeSync(fd, chunk, 0, size, at + done);
       }
     }
@@ -333,7 +341,9 @@ export function writeLlamaModel(file: string, shape: LlamaShape, seed = 1): { vo
   const tensors: TensorSpec[] = [
     { name: 'token_embd.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0' },
     { name: 'output_norm.weight', dims: [E], type: 'F32', fill: 'ones' },
-    { name: 'output.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0' },
+    // The end-of-generation tokens' logits are 0 where the others are random: greedy decoding
+    // never ends a reply early, so generation speed is measured over every token asked for.
+    { name: 'output.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0', zeroRows: [tokens.indexOf('</s>'), tokens.indexOf('<|im_end|>')] },
   ];
   for (let layer = 0; layer < shape.layers; layer++) {
     const blk = `blk.${layer}`;

@@ -200,7 +200,6 @@ export class LlamaHost {
       const history = toHistory(request.messages, tools, choice === 'auto');
       const sequence = loaded.context.getSequence();
       const chat = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false });
-      let completionTokens = 0;
       // With tools the model writes JSON; what streams is the answer's text, as it is written.
       const answer = grammar && request.onText ? new AnswerStream(request.onText) : null;
       try {
@@ -211,10 +210,11 @@ export class LlamaHost {
           signal: request.signal,
           stopOnAbortSignal: false,
           ...(grammar ? { grammar: grammar as LlamaGrammar } : {}),
-          onToken: (tokens) => (completionTokens += tokens.length),
           ...(answer ? { onTextChunk: (chunk: string) => answer.push(chunk) } : request.onText && !grammar ? { onTextChunk: request.onText } : {}),
         });
         const promptTokens = history.reduce((n, item) => n + loaded.model.tokenize(historyText(item)).length, 0);
+        // Every token sampled: onToken leaves out the ones held back while they might start a stop text.
+        const completionTokens = sequence.tokenMeter.usedOutputTokens;
         const generateMs = performance.now() - started;
         const cut = response.metadata.stopReason === 'maxTokens';
         if (!grammar) return { content: response.response, toolCalls: [], finishReason: cut ? 'length' : 'stop', promptTokens, completionTokens, generateMs };

@@ -57,6 +57,9 @@ t.test('list, chat, stream, tool calls and embeddings through the openai client'
   t.type(answer.choices[0]!.message.content, 'string');
   t.ok(['stop', 'length'].includes(answer.choices[0]!.finish_reason));
   t.ok(answer.usage!.completion_tokens > 0 && answer.usage!.prompt_tokens > 0, 'usage is counted');
+  // The generated models never end a greedy reply early (bench/local.ts measures every token).
+  const greedy = await client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'hello' }], max_tokens: 20, temperature: 0 });
+  t.match({ finish: greedy.choices[0]!.finish_reason, tokens: greedy.usage!.completion_tokens }, { finish: 'length', tokens: 20 }, 'a greedy reply runs to max_tokens');
 
   const stream = await client.chat.completions.create({ model: 'operational', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }], max_tokens: 8, stream: true, stream_options: { include_usage: true } });
   const deltas: string[] = [];
