@@ -274,7 +274,9 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
 }
 
 async function main(): Promise<number> {
-  const { values, image, stateDisk, memoryMiB } = parseImageArgs(process.argv.slice(2), (img) => path.join(path.dirname(img), 'smoke-state.qcow2'));
+  const { values, image, stateDisk, memoryMiB, share } = parseImageArgs(process.argv.slice(2), (img) => path.join(path.dirname(img), 'smoke-state.qcow2'));
+  // Its checks expect the prompt of the rules alone ("I don't know ..."); test/boot/smoke.test.ts boots with a model.
+  if (share) throw new BootError('smoke.ts takes no --models or --secrets: its checks expect the rules-only prompt. Boot with a model with qemu/boot.ts.');
   if (values.help) {
     process.stdout.write('Usage: node qemu/smoke.ts [--iso FILE [--uefi]] [--image DIR] [--ephemeral] [--state FILE]\nBoots, drives the prompt, powers off; prints JSON and exits 1 when a check fails.\n');
     return 0;

@@ -184,7 +184,7 @@ t.test('bad rules are left out with a message naming file, rule and problem; the
   t.match(problems, /rule\[3\] "bad-slot-type": slots\.n: .*got "colour"/);
   t.match(problems, /rule\[4\] "args-slot": args use \{name\}, which is not a slot of this rule/);
   t.match(problems, /rule\[5\] "typo": .*pattern/);
-  t.match(problems, /40-shape\.toml: rule: .*\(a rules file holds \[\[rule\]\] tables only\)/);
+  t.match(problems, /40-shape\.toml: rule: .*\(a rules file holds \[\[rule\]\] and \[\[reflex\]\] tables only\)/);
   t.equal(rules.problems.length, 8);
   const missing = loadRules(path.join(dir, 'nope'));
   t.match(missing.problems, [/nope: cannot read the rules directory \(ENOENT\); the reactive tier has no rules/]);
