@@ -6,6 +6,7 @@
 //   node qemu/smoke.ts [--iso FILE [--uefi]] [--image DIR] [--ephemeral] [--state FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { BootError, chooseAccel, ensureStateDisk, isIso, parseImageArgs, qemuArgs, qemuBinary, type Accel, type BootOptions } from './qemu.ts';
 
 const PROMPT = 'aios> ';
@@ -27,8 +28,11 @@ export class SerialSession {
 
   constructor(args: string[]) {
     this.child = spawn(qemuBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (d: Buffer) => this.#append(d.toString('utf8')));
-    this.child.stderr!.on('data', (d: Buffer) => this.#append(d.toString('utf8')));
+    // A character of several bytes may be cut between two reads: decoders keep the first part.
+    const stdout = new StringDecoder('utf8');
+    const stderr = new StringDecoder('utf8');
+    this.child.stdout!.on('data', (d: Buffer) => this.#append(stdout.write(d)));
+    this.child.stderr!.on('data', (d: Buffer) => this.#append(stderr.write(d)));
     this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
     void this.exited.then(() => this.#wake());
   }

@@ -41,7 +41,9 @@ t.test('requests the rules do not answer go to the local model; the service is s
   const command = `${process.execPath} ${MAIN} console --run ${init.runDir} --state ${init.stateDir}`;
   const pty = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, AIOS_RULES_DIR: RULES_DIR, AIOS_CONFIG: configFile, TERM: 'xterm', ANTHROPIC_API_KEY: '', OPENAI_API_KEY: '', AIOS_SECRETS: path.join(init.dir, 'none.toml') } });
   let text = '';
-  pty.stdout.on('data', (d: Buffer) => (text += stripAnsi(d.toString())));
+  // Decoded as a stream: "…" is three bytes that two reads may split.
+  pty.stdout.setEncoding('utf8');
+  pty.stdout.on('data', (d: string) => (text += stripAnsi(d)));
   t.teardown(() => pty.kill('SIGKILL'));
   const seen = (pattern: RegExp, from = 0) => waitFor(() => pattern.test(text.slice(from)), 90_000, String(pattern));
   await seen(/aios> /);
