@@ -1,4 +1,4 @@
-// Reading /proc: processes and mounts, as PID 1 sees them.
+// Reading /proc: processes, mounts and memory, as PID 1 sees them.
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcessInfo {
@@ -82,6 +82,23 @@ export function parseMounts(text: string): MountEntry[] {
         options,
       };
     });
+}
+
+/** /proc/meminfo's fields in bytes (MemTotal, MemAvailable, ...); {} without /proc. */
+export function readMeminfo(file = '/proc/meminfo'): Record<string, number> {
+  try {
+    return Object.fromEntries(
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [key, value] = line.split(':');
+          return [key!, Number.parseInt(value ?? '0', 10) * 1024];
+        }),
+    );
+  } catch {
+    return {};
+  }
 }
 
 export function readMounts(): MountEntry[] {

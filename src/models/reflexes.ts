@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import * as z from 'zod/mini';
+import { parseMounts, readMeminfo, type MountEntry } from '../init/procfs.ts';
 import { DEFAULT_RULES_DIR } from './rules.ts';
 
 export const READINGS = ['disk.used_percent', 'memory.used_percent', 'load.per_cpu', 'services.failed'] as const;
@@ -144,16 +145,14 @@ const NOT_DISKS = new Set(['proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgr
 export function readMachine(options: { mounts?: string; meminfo?: string; failedServices?: number | null } = {}): Reading[] {
   const readings: Reading[] = [];
   const seen = new Set<string>();
-  let mounts = '';
+  let mounts: MountEntry[] = [];
   try {
-    mounts = readFileSync(options.mounts ?? '/proc/mounts', 'utf8');
+    mounts = parseMounts(readFileSync(options.mounts ?? '/proc/mounts', 'utf8'));
   } catch {
     // No /proc: no disk readings.
   }
-  for (const line of mounts.split('\n')) {
-    const [, target, type, flags] = line.split(' ');
-    if (!target || !type || NOT_DISKS.has(type) || (flags ?? '').split(',').includes('ro')) continue;
-    const mountPoint = target.replace(/\\040/g, ' ');
+  for (const { target: mountPoint, fstype, options: flags } of mounts) {
+    if (NOT_DISKS.has(fstype) || flags.split(',').includes('ro')) continue;
     if (seen.has(mountPoint)) continue;
     seen.add(mountPoint);
     try {
@@ -164,18 +163,8 @@ export function readMachine(options: { mounts?: string; meminfo?: string; failed
       // Gone, or not ours to look at.
     }
   }
-  try {
-    const meminfo = readFileSync(options.meminfo ?? '/proc/meminfo', 'utf8');
-    const field = (name: string): number | null => {
-      const match = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(meminfo);
-      return match ? Number(match[1]) : null;
-    };
-    const total = field('MemTotal');
-    const available = field('MemAvailable');
-    if (total && available !== null) readings.push({ name: 'memory.used_percent', subject: 'machine', value: (100 * (total - available)) / total });
-  } catch {
-    // No /proc.
-  }
+  const { MemTotal: total, MemAvailable: available } = readMeminfo(options.meminfo);
+  if (total && available !== undefined) readings.push({ name: 'memory.used_percent', subject: 'machine', value: (100 * (total - available)) / total });
   readings.push({ name: 'load.per_cpu', subject: 'machine', value: os.loadavg()[0]! / Math.max(1, os.availableParallelism()) });
   if (options.failedServices !== undefined && options.failedServices !== null) readings.push({ name: 'services.failed', subject: 'machine', value: options.failedServices });
   return readings;

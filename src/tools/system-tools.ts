@@ -6,6 +6,7 @@ import * as z from 'zod/mini';
 import { initSocketPath, request } from '../interfaces/control-client.ts';
 import type { LogLine } from '../supervisor/log-sink.ts';
 import type { BootReport } from '../init/machine-boot.ts';
+import { readMeminfo } from '../init/procfs.ts';
 import type { AuditCheck, BootTimeline } from '../init/init.ts';
 import { defineTool, type ToolContext } from './tool.ts';
 
@@ -104,15 +105,7 @@ export const statusTool = defineTool({
   timeoutMs: 10_000,
   undo: 'none',
   async run(_input, context) {
-    const meminfo = Object.fromEntries(
-      readFileSync('/proc/meminfo', 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => {
-          const [key, value] = line.split(':');
-          return [key!, Number.parseInt(value ?? '0', 10) * 1024];
-        }),
-    );
+    const meminfo = readMeminfo();
     const disks = ['/', context.stateDir].map((mount) => {
       try {
         const s = statfsSync(mount);
