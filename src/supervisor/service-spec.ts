@@ -38,8 +38,11 @@ const readySchema = z.discriminatedUnion(
     // s6-style: the service writes a line (empty, or READY=1) to the file descriptor named
     // by $NOTIFY_FD, which is 3.
     z.strictObject({ kind: z.literal('notify') }),
+    // A one-shot task (udev coldplug, creating users): ready once it has exited with status 0,
+    // and it stays `up` with nothing running, as its work stays done, until it is stopped.
+    z.strictObject({ kind: z.literal('exited') }),
   ],
-  { error: 'Expected `ready.kind` to be "started", "file", "socket" or "notify"' },
+  { error: 'Expected `ready.kind` to be "started", "file", "socket", "notify" or "exited"' },
 );
 
 /** Parses sizes such as 64M, 1G, 1048576 or "max" for memory.max. */
@@ -129,6 +132,9 @@ export function parseServiceFile(file: string, text: string): LoadResult {
   const parsed = serviceFileSchema.safeParse(data);
   if (!parsed.success) {
     return { ok: false, error: { file, message: parsed.error.issues.map(describeIssue).join('; ') } };
+  }
+  if (parsed.data.ready.kind === 'exited' && parsed.data.restart === 'always') {
+    return { ok: false, error: { file, message: 'key `restart`: a service that is ready when it exits (ready.kind = "exited") cannot have restart = "always"; use "on-failure" or "never"' } };
   }
   if (parsed.data.depends_on.includes(name)) {
     return { ok: false, error: { file, message: 'key `depends_on`: a service cannot depend on itself' } };

@@ -11,6 +11,8 @@
 // - Restarts wait at least restart_sec, back off exponentially up to restart_max_sec, and
 //   stop after start_limit_burst consecutive quick deaths (state `failed`).
 // - A program that cannot be found is `failed` with exit status 127 at once: no respawn storm.
+// - A one-shot service (ready.kind "exited") is `up` once its program has exited with status 0,
+//   with nothing running; stopping it is immediate (what it left in its group is stopped too).
 import { accessSync, constants as fsConstants, existsSync, statSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -163,10 +165,13 @@ export class Service extends EventEmitter<ServiceEvents> {
         this.#transition('down', 'stopped');
         return Promise.resolve();
       case 'starting':
-      case 'up':
+      case 'up': {
         this.#stopRequested = true;
+        // Asked for first: a finished one-shot has nothing left to stop and settles at once.
+        const stopped = this.#whenStopped();
         this.#terminate('stopped');
-        return this.#whenStopped();
+        return stopped;
+      }
       case 'stopping':
         this.#stopRequested = true;
         return this.#whenStopped();
@@ -318,6 +323,9 @@ export class Service extends EventEmitter<ServiceEvents> {
       case 'started':
         child.once('spawn', () => becomeUp(''));
         return;
+      case 'exited':
+        // #onMainExit decides.
+        return;
       case 'notify': {
         const notify = child.stdio[3] as Readable | null;
         let buffered = '';
@@ -351,6 +359,11 @@ export class Service extends EventEmitter<ServiceEvents> {
     this.pid = null;
     this.#exit = signal ? { code: 128 + (os.constants.signals[signal] ?? 0), signal } : { code: code ?? 0, signal: null };
     this.logs.write('aios', `exited: ${signal ? `killed by ${signal}` : `status ${code}`}`);
+    if (this.state === 'starting' && this.spec.ready.kind === 'exited' && code === 0 && !signal) {
+      this.#consecutive = 0;
+      this.#transition('up', 'done (exited with status 0)');
+      return;
+    }
     if (this.state === 'stopping') {
       this.#finishIfEmpty();
       return;

@@ -36,6 +36,30 @@ t.test('readiness by file, and a readiness timeout counts as a failure', async (
   t.match((await init.request({ cmd: 'status', name: 'never' }) as { reason: string }).reason, /never became ready/);
 });
 
+t.test('a one-shot service (ready when it exits 0) is up with nothing running, and what depends on it waits for it to finish', async (t) => {
+  const init = await startInit({
+    services: {
+      // Takes half a second, like udev coldplug; its dependent must not start before it is done.
+      setup: `exec = ["/bin/sh", "-c", "sleep 0.5; date +%s.%N > \\"$AIOS_STATE_DIR/setup-done\\""]\nready = { kind = "exited" }\nrestart = "never"\n`,
+      app: `exec = ["/bin/sh", "-c", "cat \\"$AIOS_STATE_DIR/setup-done\\" > \\"$AIOS_STATE_DIR/app-saw\\"; exec sleep 1000"]\ndepends_on = ["setup"]\n`,
+      broken: `exec = ["/bin/sh", "-c", "exit 3"]\nready = { kind = "exited" }\nrestart = "never"\n`,
+      after_broken: `exec = ["/bin/sleep", "1000"]\ndepends_on = ["broken"]\n`,
+    },
+  });
+  t.teardown(() => init.cleanup());
+  await waitFor(async () => (await init.services()).find((s) => s.name === 'app' && s.state === 'up'), 10_000, 'app up');
+  await waitFor(() => existsSync(`${init.stateDir}/app-saw`) && readFileSync(`${init.stateDir}/app-saw`, 'utf8').length > 0, 5_000, 'app to run');
+  t.equal(readFileSync(`${init.stateDir}/app-saw`, 'utf8'), readFileSync(`${init.stateDir}/setup-done`, 'utf8'), 'app started after setup had finished');
+  const setup = (await init.request({ cmd: 'status', name: 'setup' })) as { state: string; pid: number | null; reason: string };
+  t.match(setup, { state: 'up', pid: null, reason: /done/ }, 'setup is up with nothing running');
+  const broken = await waitFor(async () => (await init.services()).find((s) => s.name === 'broken' && s.state === 'failed'), 10_000, 'broken failed');
+  t.equal(broken.lastExit?.code, 3);
+  t.equal((await init.services()).find((s) => s.name === 'after_broken')?.state, 'down', 'what depends on a failed one-shot does not start');
+  await init.request({ cmd: 'stop', name: 'setup' });
+  t.equal(((await init.request({ cmd: 'status', name: 'setup' })) as { state: string }).state, 'down', 'stopping a finished one-shot is immediate');
+  t.equal(((await init.request({ cmd: 'status', name: 'app' })) as { state: string }).state, 'down', 'and stops what depends on it first');
+});
+
 t.test('logs: stdout and stderr captured with timestamps, in memory and on disk', async (t) => {
   const init = await startInit({
     services: { talker: `exec = ["/bin/sh", "-c", "echo out-line; echo err-line >&2; printf no-newline; exec sleep 1000"]\n` },

@@ -55,6 +55,7 @@ t.test('errors name the file, the key and the problem', async (t) => {
     ['exec = ["/x"]\nready = { kind = "telepathy" }', /key `ready.kind`/],
     ['exec = ["/x"]\n[limits]\nmemory_max = "lots"', /key `limits.memory_max`: Expected a size such as 256M/],
     ['exec = ["/x"]\ndepends_on = ["svc"]', /cannot depend on itself/],
+    ['exec = ["/x"]\nready = { kind = "exited" }', /key `restart`: a service that is ready when it exits .* cannot have restart = "always"/],
     ['exec = ["/x"]\nbogus = 1', /unknown key `bogus`/],
     ['exec = ["/x"', /TOML syntax error at line 1/],
   ];
