@@ -1,6 +1,6 @@
 // One logger per process; subsystems take children (`log.child({ subsystem: 'reaper' })`).
 // Destinations are synchronous: PID 1's last words before a fault must reach the disk.
-import { mkdirSync, writeSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger, type Level } from 'pino';
 
@@ -45,26 +45,62 @@ export function formatConsoleLine(json: string): string {
   }
 }
 
+/**
+ * The consoles named on a kernel command line, as device paths: /dev/console is the last one
+ * (where PID 1's output goes), the others are mirrored. The ISO names
+ * `console=ttyS0,115200 console=tty0`: the screen gets /dev/console, and PID 1's boot and
+ * shutdown lines would never reach the serial line that QEMU -nographic and CI read.
+ */
+export function kernelConsoles(cmdline: string): { primary: string | null; others: string[] } {
+  const names = cmdline
+    .trim()
+    .split(/\s+/)
+    .filter((word) => word.startsWith('console=') && word.length > 'console='.length)
+    .map((word) => `/dev/${word.slice('console='.length).split(',')[0]}`);
+  const primary = names.at(-1) ?? null;
+  return { primary, others: [...new Set(names.filter((name) => name !== primary))] };
+}
+
+/** Other consoles that get every line PID 1 writes to its own (see kernelConsoles). */
+const mirrors: number[] = [];
+
+/** Opens the devices as mirrors of the console; ones that cannot be opened are skipped. */
+export function mirrorConsoleTo(devices: string[]): string[] {
+  const opened: string[] = [];
+  for (const device of devices) {
+    try {
+      mirrors.push(openSync(device, fsConstants.O_WRONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK));
+      opened.push(device);
+    } catch {
+      // No such console on this machine (a serial port the hardware lacks).
+    }
+  }
+  return opened;
+}
+
+/** A line for the person at the console: fd 2 and every mirror; a console that cannot take it loses it. */
+export function writeConsole(text: string): void {
+  for (const fd of [2, ...mirrors]) {
+    try {
+      writeSync(fd, text);
+    } catch {
+      // See below.
+    }
+  }
+}
+
 // A console that cannot take the line (in the image, init's writes to the serial console fail
 // while a console session owns it) loses that line; it must never throw into the caller:
 // PID 1 logs from inside its state machines, and a throw there would stop a transition halfway.
 const readableStderr = {
   write(line: string): void {
-    try {
-      writeSync(2, formatConsoleLine(line));
-    } catch {
-      // The log file (when there is one) still has the entry.
-    }
+    writeConsole(formatConsoleLine(line));
   },
 };
 
 const jsonStderr = {
   write(line: string): void {
-    try {
-      writeSync(2, line);
-    } catch {
-      // As above.
-    }
+    writeConsole(line);
   },
 };
 

@@ -1,5 +1,6 @@
-// Early boot for PID 1 of a bare initramfs: the API filesystems, then the hostname.
+// Early boot for PID 1 of a bare initramfs: the API filesystems, then the hostname and machine id.
 // Whatever is already mounted (after archiso's switch_root, for example) is left alone.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { native } from '../native/index.ts';
 import { readMounts } from './procfs.ts';
@@ -88,5 +89,27 @@ export function setHostname(log: Logger): void {
     writeFileSync('/proc/sys/kernel/hostname', name);
   } catch (error) {
     log.warn({ err: error }, 'cannot set the hostname');
+  }
+}
+
+/**
+ * /etc/machine-id, which programs from Arch packages read (journal files, D-Bus, DHCP client
+ * ids): made when it is missing, empty or "uninitialized" (what mkarchiso leaves in an ISO for
+ * the first boot), as systemd would. A live machine gets a new one at every boot.
+ */
+export function ensureMachineId(log: Logger, file = '/etc/machine-id'): string | null {
+  try {
+    const current = readFileSync(file, 'utf8').trim();
+    if (/^[0-9a-f]{32}$/.test(current)) return current;
+  } catch {
+    // Missing: made below.
+  }
+  const id = randomBytes(16).toString('hex');
+  try {
+    writeFileSync(file, `${id}\n`, { mode: 0o444 });
+    return id;
+  } catch (error) {
+    log.warn({ err: error }, `cannot write ${file}`);
+    return null;
   }
 }

@@ -10,12 +10,12 @@
 import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, readSync, realpathSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { isSea } from 'node:sea';
-import { attachLogFile, createLogger, type Logger } from '../log.ts';
+import { attachLogFile, createLogger, kernelConsoles, mirrorConsoleTo, type Logger } from '../log.ts';
 import { native, spawnHelperPath } from '../native/index.ts';
 import { CgroupRoot } from '../supervisor/cgroup.ts';
 import { ControlServer } from '../supervisor/control-server.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
-import { leaveInitialRootfs, mountApiFilesystems, setHostname } from './early-mounts.ts';
+import { ensureMachineId, leaveInitialRootfs, mountApiFilesystems, setHostname } from './early-mounts.ts';
 import { loadModules, mountHostShare, mountStateDisk, type BootReport } from './machine-boot.ts';
 import { detectMode, type InitMode } from './mode.ts';
 import { readMounts } from './procfs.ts';
@@ -60,6 +60,11 @@ export async function runInit(options: InitOptions): Promise<never> {
   if (mode === 'machine') {
     leaveInitialRootfs(log);
     mountApiFilesystems(log);
+    try {
+      mirrorConsoleTo(kernelConsoles(readFileSync('/proc/cmdline', 'utf8')).others);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot read the kernel command line: PID 1 writes to /dev/console only');
+    }
   }
   keepRunningOnErrors(() => log);
   const reaper = new Reaper(log.child({ subsystem: 'reaper' }));
@@ -68,6 +73,7 @@ export async function runInit(options: InitOptions): Promise<never> {
 
   if (mode === 'machine') {
     setHostname(log);
+    ensureMachineId(log);
     try {
       // ctrl-alt-del then arrives as SIGINT instead of an immediate reboot.
       native().reboot(native().constants.RB_DISABLE_CAD);

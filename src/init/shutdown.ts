@@ -10,8 +10,7 @@
 //   0 after poweroff or halt, 129 after reboot (what a parent sees when reboot(2) is
 //   called inside a PID namespace).
 // - As a subreaper we only ever signal our own descendants, never kill(-1).
-import { writeSync } from 'node:fs';
-import { closeLogFiles } from '../log.ts';
+import { closeLogFiles, writeConsole } from '../log.ts';
 import { native } from '../native/index.ts';
 import { API_FILESYSTEMS } from './early-mounts.ts';
 import { listProcesses, otherUserProcesses, readMounts, type ProcessInfo } from './procfs.ts';
@@ -94,11 +93,7 @@ export async function shutdown(action: PowerAction, ctx: ShutdownContext): Promi
 
 /** Shutdown progress reaches the console whatever the log level: the person there is waiting for it. */
 function announce(text: string): void {
-  try {
-    writeSync(2, `${text}\n`);
-  } catch {
-    // No console.
-  }
+  writeConsole(`${text}\n`);
 }
 
 /** What is left to kill: everything but us in a PID namespace or machine; our descendants as a subreaper. */
