@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { makeHostShare, memoryForModels } from './host-share.ts';
-import { BootError, chooseAccel, DEFAULT_STATE_DISK, ensureStateDisk, isIso, parseImageArgs, qemuArgs, qemuBinary } from './qemu.ts';
+import { BootError, chooseAccel, DEFAULT_STATE_DISK, ensureStateDisk, findsStateByLabel, isIso, parseImageArgs, qemuArgs, qemuBinary } from './qemu.ts';
 
 const HELP = `Usage: node qemu/boot.ts [OPTIONS] [-- QEMU ARGS]
 
@@ -42,7 +42,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  if (stateDisk) ensureStateDisk(stateDisk);
+  if (stateDisk) ensureStateDisk(stateDisk, { formatted: findsStateByLabel(image) });
   const hostShare = share ? makeHostShare(share, undefined, (m) => process.stderr.write(`boot: ${m}\n`)) : null;
   const accel = await chooseAccel(isIso(image) ? null : path.join(image, 'vmlinuz'), (m) => process.stderr.write(`boot: ${m}\n`));
   const port = Number(values.port ?? '9090');

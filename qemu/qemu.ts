@@ -2,7 +2,7 @@
 // (BIOS, or UEFI with OVMF), serial console on stdio, a persistent state disk, user-mode
 // networking with the web console's port forwarded, and KVM where it really works.
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { HOST_SHARE_LABEL } from '../src/host-share.ts';
@@ -84,13 +84,55 @@ function uefiArgs(): string[] {
   return ['-drive', `if=pflash,format=raw,readonly=on,file=${code}`, '-drive', `if=pflash,format=raw,file=${vars}`];
 }
 
-/** Makes the qcow2 state disk on first use; aios-init formats it on first boot. */
-export function ensureStateDisk(file: string): void {
+/**
+ * Makes the state disk on first use. The dev image names it /dev/vda and its init formats it
+ * when blank; the archiso image names it by label (aios.state=LABEL=aios-state), which a blank
+ * disk has not, so for that image the disk is made formatted (ext4, the label init would give).
+ */
+export function ensureStateDisk(file: string, options: { formatted?: boolean } = {}): void {
   if (existsSync(file)) return;
   mkdirSync(path.dirname(file), { recursive: true });
   const format = file.endsWith('.qcow2') ? 'qcow2' : 'raw';
-  const result = spawnSync('qemu-img', ['create', '-q', '-f', format, file, STATE_DISK_SIZE], { encoding: 'utf8' });
-  if (result.status !== 0) throw new BootError(`qemu-img create ${file} failed: ${result.stderr || result.error?.message}. apt-get install qemu-utils`);
+  const raw = options.formatted && format === 'qcow2' ? `${file}.raw.tmp` : file;
+  const step = (tool: string, args: string[], pkg: string): void => {
+    const result = spawnSync(tool, args, { encoding: 'utf8' });
+    if (result.status !== 0) {
+      rmSync(raw, { force: true });
+      throw new BootError(`${tool} ${args.join(' ')} failed: ${result.stderr || result.error?.message}. apt-get install ${pkg}`);
+    }
+  };
+  if (!options.formatted) return step('qemu-img', ['create', '-q', '-f', format, file, STATE_DISK_SIZE], 'qemu-utils');
+  step('qemu-img', ['create', '-q', '-f', 'raw', raw, STATE_DISK_SIZE], 'qemu-utils');
+  step('mke2fs', ['-q', '-F', '-t', 'ext4', '-L', STATE_DISK_LABEL, raw], 'e2fsprogs');
+  if (raw !== file) {
+    step('qemu-img', ['convert', '-q', '-O', 'qcow2', raw, file], 'qemu-utils');
+    rmSync(raw, { force: true });
+  }
+}
+
+/** The label init gives the state disk, and the archiso boot entries name. */
+export const STATE_DISK_LABEL = 'aios-state';
+
+/** The volume label of an ISO 9660 image (primary volume descriptor, 32 KiB in); null if it is none. */
+export function isoVolumeLabel(iso: string): string | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(iso, 'r');
+    const descriptor = Buffer.alloc(72);
+    if (readSync(fd, descriptor, 0, 72, 32_768) !== 72 || descriptor.subarray(1, 6).toString('latin1') !== 'CD001') return null;
+    return descriptor.subarray(40, 72).toString('latin1').trim();
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Whether the image finds its state disk by label: the archiso ISO (labelled AIOS_<yyyymm>), not the dev ISO (AIOS_DEV). */
+export function findsStateByLabel(image: string): boolean {
+  if (!isIso(image)) return false;
+  const label = isoVolumeLabel(image);
+  return label !== null && label.startsWith('AIOS_') && label !== 'AIOS_DEV';
 }
 
 /**

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { BootError, chooseAccel, ensureStateDisk, isIso, parseImageArgs, qemuArgs, qemuBinary, type Accel, type BootOptions } from './qemu.ts';
+import { BootError, chooseAccel, ensureStateDisk, findsStateByLabel, isIso, parseImageArgs, qemuArgs, qemuBinary, type Accel, type BootOptions } from './qemu.ts';
 
 const PROMPT = 'aios> ';
 
@@ -160,7 +160,7 @@ export interface SmokeOptions extends Omit<BootOptions, 'accel'> {
 
 export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
   const accel = options.accel ?? (await chooseAccel(isIso(options.image) ? null : path.join(options.image, 'vmlinuz')));
-  if (options.stateDisk) ensureStateDisk(options.stateDisk);
+  if (options.stateDisk) ensureStateDisk(options.stateDisk, { formatted: findsStateByLabel(options.image) });
   const session = new SerialSession(qemuArgs({ ...options, accel }));
   const timeoutMs = options.timeoutMs ?? 90_000;
   const checks: Check[] = [];

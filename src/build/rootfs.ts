@@ -47,26 +47,10 @@ export function stageRootfs(progress: (message: string) => void): void {
   progress('copying rootfs-overlay');
   cpSync(path.join(ROOT, 'rootfs-overlay'), ROOTFS, { recursive: true, verbatimSymlinks: true });
 
-  progress('the single executable and its native parts');
-  const lib = path.join(ROOTFS, 'usr/lib/aios');
-  mkdirSync(lib, { recursive: true });
-  // The sea step left the executable with its native parts beside it; they stay together.
-  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs']) {
-    copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
-    chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
-  }
-  stageNativePackages(lib, RUNTIME_PACKAGES.filter((name) => !LLAMA_PACKAGES.includes(name)));
-  progress(`node-llama-cpp, archived (${LLAMA_ARCHIVE})`);
-  const llama = path.join(OUT, 'build', 'llama-runtime');
-  rmSync(llama, { recursive: true, force: true });
-  stageNativePackages(llama, LLAMA_PACKAGES);
-  run('tar', ['-czf', path.join(lib, LLAMA_ARCHIVE), '--owner=0', '--group=0', '-C', llama, 'node_modules']);
-  rmSync(llama, { recursive: true, force: true });
-  symlinkSync('aios', path.join(lib, 'aios-init'));
-  symlinkSync('../lib/aios/aios', path.join(ROOTFS, 'usr/bin/aios'));
-  symlinkSync('../lib/aios/aios-init', path.join(ROOTFS, 'usr/bin/aios-init'));
+  stageExecutable(ROOTFS, 'archive', progress);
   // The kernel runs /init from an initramfs.
   symlinkSync('usr/lib/aios/aios-init', path.join(ROOTFS, 'init'));
+  const lib = path.join(ROOTFS, 'usr/lib/aios');
 
   progress('busybox, e2fsprogs and bubblewrap');
   const busybox = realpathSync(requireTool('busybox'));
@@ -113,12 +97,48 @@ export function stageRootfs(progress: (message: string) => void): void {
   );
 }
 
+/**
+ * The single executable with its native parts in ROOT/usr/lib/aios, its links in /usr/bin, and
+ * the npm packages it loads at run time. node-llama-cpp comes as an archive (the dev image: the
+ * kernel unpacks all of an initramfs at every boot) or unpacked (the ISO's squashfs, read on use).
+ * The dev image and the archiso airootfs share this.
+ */
+export function stageExecutable(root: string, llama: 'archive' | 'unpacked', progress: (message: string) => void): void {
+  progress('the single executable and its native parts');
+  const lib = path.join(root, 'usr/lib/aios');
+  mkdirSync(lib, { recursive: true });
+  mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+  // The sea step left the executable with its native parts beside it; they stay together.
+  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs']) {
+    copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
+    chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
+  }
+  if (llama === 'unpacked') {
+    progress('the npm packages loaded at run time, node-llama-cpp unpacked');
+    stageNativePackages(lib, RUNTIME_PACKAGES);
+  } else {
+    stageNativePackages(lib, RUNTIME_PACKAGES.filter((name) => !LLAMA_PACKAGES.includes(name)));
+    progress(`node-llama-cpp, archived (${LLAMA_ARCHIVE})`);
+    const llamaDir = path.join(OUT, 'build', 'llama-runtime');
+    rmSync(llamaDir, { recursive: true, force: true });
+    stageNativePackages(llamaDir, LLAMA_PACKAGES);
+    run('tar', ['-czf', path.join(lib, LLAMA_ARCHIVE), '--owner=0', '--group=0', '-C', llamaDir, 'node_modules']);
+    rmSync(llamaDir, { recursive: true, force: true });
+  }
+  symlinkSync('aios', path.join(lib, 'aios-init'));
+  symlinkSync('../lib/aios/aios', path.join(root, 'usr/bin/aios'));
+  symlinkSync('../lib/aios/aios-init', path.join(root, 'usr/bin/aios-init'));
+}
+
 function skeleton(): void {
   for (const dir of ['usr/bin', 'usr/lib/x86_64-linux-gnu', 'etc/aios/services', 'dev', 'proc', 'sys', 'run', 'tmp', 'mnt', 'var/lib/aios', 'var/log', 'root']) {
     mkdirSync(path.join(ROOTFS, dir), { recursive: true });
   }
   chmodSync(path.join(ROOTFS, 'tmp'), 0o1777);
   chmodSync(path.join(ROOTFS, 'root'), 0o700);
+  // Accounts: the dev image has no filesystem package (the ISO gets Arch's, completed by sysusers).
+  writeFileSync(path.join(ROOTFS, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/usr/bin/nologin\n');
+  writeFileSync(path.join(ROOTFS, 'etc/group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
   // Merged /usr, as on Arch.
   symlinkSync('usr/bin', path.join(ROOTFS, 'bin'));
   symlinkSync('usr/bin', path.join(ROOTFS, 'sbin'));

