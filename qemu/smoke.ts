@@ -192,7 +192,8 @@ export async function smokeBoot(options: SmokeOptions): Promise<SmokeResult> {
       ['help', /Commands[\s\S]*status[\s\S]*restart NAME/],
       ['status', /memory: .* available[\s\S]*services: \d+ of \d+ up/],
       ['services', /console\s+up/],
-      ['logs network', /eth0|udhcpc|loopback/],
+      // udhcpc on eth0 (the dev image), dhcpcd on enp0s3 or so (the archiso image).
+      ['logs network', /eth0|udhcpc|dhcpcd|\ben[a-z0-9]+:|loopback/],
       ['restart network', /notice: service\.restart[\s\S]*network: up/],
       ['frobnicate', /I don't know "frobnicate"[\s\S]*help/],
       // A misspelt rule word is read as that word; a word further off gets a suggestion.
