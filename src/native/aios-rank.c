@@ -17,6 +17,9 @@
 // between them): a prefix ("ngin"*), a column filter, NEAR, OR or NOT change what a phrase
 // matches without changing its token text, so such a query (or one without match_text) is
 // ranked exactly as bm25() ranks it, counting every time.
+// aios_bm25(fts_table, match_text, n) scores only the first n phrases: the memory store ANDs a
+// row-type word after the person's words to narrow the search, and that word must not move the
+// ranking (every row it finds holds it once).
 // aios_bm25_forget() empties the connection's cache.
 #include <math.h>
 #include <stdint.h>
@@ -273,8 +276,13 @@ static void aios_bm25(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
     sqlite3_result_error_code(ctx, rc);
     return;
   }
+  int scored = data->phrases;
+  if (argc >= 2 && sqlite3_value_type(argv[1]) == SQLITE_INTEGER) {
+    sqlite3_int64 n = sqlite3_value_int64(argv[1]);
+    if (n >= 0 && n < scored) scored = (int)n;
+  }
   double score = 0.0;
-  for (int i = 0; i < data->phrases; i++) {
+  for (int i = 0; i < scored; i++) {
     score += data->idf[i] * ((data->freq[i] * (k1 + 1.0)) / (data->freq[i] + k1 * (1 - b + b * D / data->avgdl)));
   }
   sqlite3_result_double(ctx, -1.0 * score);

@@ -32,6 +32,45 @@ t.test('opening applies the migrations once and records the version', async (t) 
   t.throws(() => MemoryStore.open(MemoryStore.pathIn(dir)), /newer than this aios knows/);
 });
 
+t.test('a database of schema 2 (the index without the type word) is migrated with its rows found, by type too', async (t) => {
+  const { store, dir } = tempStore(t);
+  store.close();
+  const file = MemoryStore.pathIn(dir);
+  rmSync(file, { force: true });
+  // What aios wrote before the type word: the two first migrations, as they were.
+  const db = new Database(file);
+  db.exec(`CREATE TABLE memories (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, tier TEXT NOT NULL, content TEXT NOT NULL,
+     metadata TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)), source TEXT NOT NULL, importance REAL NOT NULL DEFAULT 0.5, created_at TEXT NOT NULL, expires_at TEXT);
+   CREATE INDEX memories_type ON memories (type, created_at);
+   CREATE INDEX memories_tier ON memories (tier, created_at);
+   CREATE INDEX memories_created ON memories (created_at);
+   CREATE INDEX memories_expires ON memories (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE VIRTUAL TABLE memories_fts USING fts5(content, content='memories', content_rowid='rowid', tokenize='porter unicode61');
+   CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content); END;
+   CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content); END;
+   CREATE TRIGGER memories_au AFTER UPDATE OF content ON memories BEGIN
+     INSERT INTO memories_fts (memories_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+     INSERT INTO memories_fts (rowid, content) VALUES (new.rowid, new.content); END;
+   CREATE INDEX memories_filters ON memories (rowid, type, tier, created_at);
+   PRAGMA user_version = 2;`);
+  const insert = db.prepare("INSERT INTO memories (id, type, tier, content, source, created_at) VALUES (?, ?, 'operational', ?, 'test', ?)");
+  insert.run('01J0000000000000000000000A', 'package', 'installed nginx from the mirror', '2026-11-01T10:00:00.000Z');
+  insert.run('01J0000000000000000000000B', 'decision', 'decided to keep nginx on port 8080', '2026-11-02T10:00:00.000Z');
+  insert.run('01J0000000000000000000000C', 'package', 'removed apache', '2026-11-03T10:00:00.000Z');
+  db.close();
+
+  const migrated = MemoryStore.open(file);
+  t.teardown(() => migrated.close());
+  t.equal(migrated.schemaVersion, SCHEMA_VERSION);
+  t.equal(migrated.check(), 'ok', 'SQLite and FTS5 integrity checks hold after the rebuild');
+  t.same(migrated.search('nginx').map((h) => h.id).sort(), ['01J0000000000000000000000A', '01J0000000000000000000000B']);
+  t.same(migrated.search('nginx', { type: 'decision' }).map((h) => h.id), ['01J0000000000000000000000B'], 'the type word narrows the search');
+  t.same(migrated.search('decision').map((h) => h.id), [], 'a type name is not a word of every memory of that type');
+  t.ok(migrated.forget('01J0000000000000000000000B'));
+  t.same(migrated.search('nginx', { type: 'decision' }), [], 'the index follows a delete');
+  t.equal(migrated.check(), 'ok');
+});
+
 t.test('ids sort by time; search ranks, filters by type, tier, time and metadata', async (t) => {
   const { store } = tempStore(t);
   const day = 86_400_000;
