@@ -36,7 +36,7 @@ const steps = (iso: IsoOptions): BuildStep[] => [
   {
     name: 'sea',
     summary: 'making the single executable out/aios',
-    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json'), src('src/build/sea.ts')],
+    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios_rank.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json'), src('src/build/sea.ts')],
     outputs: () => seaFiles(),
     run: (progress) => buildSea(progress),
   },
