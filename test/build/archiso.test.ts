@@ -4,15 +4,16 @@
 // command lines, file_permissions against the staged airootfs, the package list, nothing of the
 // build machine in the image, and the build's plumbing around mkarchiso and a container engine
 // (run with stand-ins for them that do what the real ones do to the file system).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { isoPath, MKARCHISO_LOG, packageVersion, PROFILE_SOURCE, STAGED_PROFILE } from '../../src/build/archiso.ts';
 import { SEA } from '../../src/build/rootfs.ts';
 import { OUT, ROOT } from '../../src/build/step.ts';
+import { TINY_LLAMA, writeLlamaModel } from '../../src/models/gguf.ts';
 import { loadServiceDirectory } from '../../src/supervisor/service-spec.ts';
 
 const BUILD = path.join(ROOT, 'build.ts');
@@ -226,6 +227,37 @@ t.test('the dry run stages the work directory as mkarchiso gets it', { skip }, a
     });
     t.same(offenders, [], `no file names ${hostPaths.map(String).join(' or ')}`);
     t.same(secrets, [], 'no secrets, and no file that only its owner may read');
+  });
+
+  t.test('the airootfs runs a local model from node-llama-cpp unpacked beside the executable, unpacking nothing', async (t) => {
+    const state = mkdtempSync(path.join(os.tmpdir(), 'aios-airootfs-model-'));
+    const run = mkdtempSync(path.join(os.tmpdir(), 'aios-airootfs-run-'));
+    t.teardown(() => {
+      rmSync(state, { recursive: true, force: true });
+      rmSync(run, { recursive: true, force: true });
+    });
+    mkdirSync(path.join(state, 'models'));
+    writeLlamaModel(path.join(state, 'models', 'tiny.gguf'), TINY_LLAMA);
+    const port = 20_000 + Math.floor(Math.random() * 2_000);
+    // The staged executable finds its packages beside itself, as /usr/lib/aios/aios will.
+    const server = spawn(path.join(AIROOTFS, 'usr/lib/aios/aios'), ['models', 'serve', '--state', state, '--listen', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AIOS_CONFIG: '/dev/null', AIOS_RUN_DIR: run },
+    });
+    t.teardown(() => server.kill('SIGKILL'));
+    let output = '';
+    server.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    server.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 60_000;
+    while (!/listening on/.test(output) && Date.now() < deadline && server.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 100));
+    const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'local', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+    });
+    t.equal(response.status, 200, 'the models service answers', { output });
+    t.match(await response.json(), { model: 'tiny', usage: { completion_tokens: 4 } });
+    t.notOk(existsSync(path.join(run, 'llama-runtime')), 'nothing was unpacked into the run directory');
   });
 
   t.test('the services of the image load, with what Arch needs at boot before the network', async (t) => {
