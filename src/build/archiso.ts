@@ -127,7 +127,8 @@ export function findBuilder(profile: string, env: NodeJS.ProcessEnv = process.en
     if (!program || spawnSync(program, ['info'], { stdio: 'ignore', timeout: 30_000 }).status !== 0) continue;
     // mkarchiso needs root and loop-free mounts for pacstrap: a privileged container. Its work
     // folder stays in the container; only out/ is shared, where the profile is and the ISO goes.
-    const script = 'pacman -Sy --noconfirm --needed archiso && mkarchiso -v -w /tmp/archiso-work -o /aios/out /aios/out/archiso/profile';
+    // The image may be weeks old: the keyring made sure of, and a full upgrade, not a partial one.
+    const script = 'pacman-key --init && pacman -Syu --noconfirm --needed archiso && mkarchiso -v -w /tmp/archiso-work -o /aios/out /aios/out/archiso/profile';
     return {
       describe: `mkarchiso in a ${image} container (${engine})`,
       command: [program, 'run', '--rm', '--privileged', '-v', `${OUT}:/aios/out`, image, 'bash', '-c', script],

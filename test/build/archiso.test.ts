@@ -372,7 +372,7 @@ echo iso > "$host/$iso_name-$iso_version-$arch.iso"
   t.equal(result.status, 0, result.stderr);
   const args = readFileSync(path.join(bin, 'args'), 'utf8').trim();
   t.match(args, `run --rm --privileged -v ${OUT}:/aios/out docker.io/library/archlinux:latest bash -c `);
-  t.match(args, /pacman -Sy --noconfirm --needed archiso && mkarchiso -v -w \/tmp\/archiso-work -o \/aios\/out \/aios\/out\/archiso\/profile/);
+  t.match(args, /pacman-key --init && pacman -Syu --noconfirm --needed archiso && mkarchiso -v -w \/tmp\/archiso-work -o \/aios\/out \/aios\/out\/archiso\/profile/);
   t.match(result.stderr, /\[iso\] running mkarchiso in a docker\.io\/library\/archlinux:latest container \(podman\)/);
   t.ok(existsSync(`${iso}.sha256`), `${path.basename(iso)}.sha256`);
 });
