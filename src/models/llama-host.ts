@@ -212,8 +212,9 @@ export class LlamaHost {
           ...(grammar ? { grammar: grammar as LlamaGrammar } : {}),
           ...(answer ? { onTextChunk: (chunk: string) => answer.push(chunk) } : request.onText && !grammar ? { onTextChunk: request.onText } : {}),
         });
-        const promptTokens = history.reduce((n, item) => n + loaded.model.tokenize(historyText(item)).length, 0);
-        // Every token sampled: onToken leaves out the ones held back while they might start a stop text.
+        // What the model read (the chat template's tokens included) and every token sampled:
+        // onToken leaves out the ones held back while they might start a stop text.
+        const promptTokens = sequence.tokenMeter.usedInputTokens;
         const completionTokens = sequence.tokenMeter.usedOutputTokens;
         const generateMs = performance.now() - started;
         const cut = response.metadata.stopReason === 'maxTokens';
@@ -311,11 +312,6 @@ export class AnswerStream {
     }
     return this.#text;
   }
-}
-
-function historyText(item: ChatHistoryItem): string {
-  if (item.type === 'model') return item.response.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('');
-  return typeof item.text === 'string' ? item.text : JSON.stringify(item.text);
 }
 
 /** What the model is told about the tools and the form of its reply. */
