@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { isGguf } from '../src/models/tiers.ts';
-import { HOST_SHARE_LABEL } from '../src/host-share.ts';
+import { HOST_SHARE_LABEL } from '../src/disks.ts';
 import { BootError, OUT } from './qemu.ts';
 
 export const DEFAULT_HOST_SHARE = path.join(OUT, 'host-share.img');

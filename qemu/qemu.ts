@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { HOST_SHARE_LABEL } from '../src/host-share.ts';
+import { HOST_SHARE_LABEL, STATE_DISK_LABEL } from '../src/disks.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const OUT = path.join(ROOT, 'out');
@@ -109,9 +109,6 @@ export function ensureStateDisk(file: string, options: { formatted?: boolean } =
     rmSync(raw, { force: true });
   }
 }
-
-/** The label init gives the state disk, and the archiso boot entries name. */
-export const STATE_DISK_LABEL = 'aios-state';
 
 /** The volume label of an ISO 9660 image (primary volume descriptor, 32 KiB in); null if it is none. */
 export function isoVolumeLabel(iso: string): string | null {

@@ -8,7 +8,7 @@
 // reported: in every case boot goes on, and the warning reaches the prompt.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statfsSync } from 'node:fs';
 import path from 'node:path';
-import { HOST_SHARE_DIR, HOST_SHARE_LABEL } from '../host-share.ts';
+import { HOST_SHARE_DIR, HOST_SHARE_LABEL, STATE_DISK_LABEL } from '../disks.ts';
 import { native } from '../native/index.ts';
 import { runProgram } from './run-program.ts';
 import type { Reaper } from './reaper.ts';
@@ -110,7 +110,7 @@ export async function mountStateDisk(reaper: Reaper, log: Logger, stateDir: stri
   const kind = probe(device);
   if (kind === 'blank') {
     log.info({ device }, `formatting the blank state disk ${device} (ext4)`);
-    const mkfs = await runProgram(reaper, ['/usr/bin/mke2fs', '-t', 'ext4', '-q', '-F', '-L', 'aios-state', device]);
+    const mkfs = await runProgram(reaper, ['/usr/bin/mke2fs', '-t', 'ext4', '-q', '-F', '-L', STATE_DISK_LABEL, device]);
     if (mkfs.code !== 0) return warn(`cannot format ${device}: ${mkfs.stderr.trim() || `mke2fs status ${mkfs.code}`}; the state lives in memory`);
     state.formatted = true;
   } else if (kind === 'other') {

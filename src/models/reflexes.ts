@@ -15,13 +15,12 @@
 //
 // What a reflex does is done as `agent:reflex/NAME`, through the tools pipeline (policy,
 // approvals, audit), and remembered.
-import { readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { readFileSync, statfsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import * as z from 'zod/mini';
 import { parseMounts, readMeminfo, type MountEntry } from '../init/procfs.ts';
-import { DEFAULT_RULES_DIR } from './rules.ts';
+import { DEFAULT_RULES_DIR, readRulesFiles } from './rules.ts';
 
 export const READINGS = ['disk.used_percent', 'memory.used_percent', 'load.per_cpu', 'services.failed'] as const;
 export type ReadingName = (typeof READINGS)[number];
@@ -68,18 +67,12 @@ export interface LoadedReflexes {
 /** The [[reflex]] tables of the rules files, by name (a later file replaces an earlier one). */
 export function loadReflexes(dir: string = process.env.AIOS_RULES_DIR ?? DEFAULT_RULES_DIR): LoadedReflexes {
   const byName = new Map<string, Reflex | null>();
-  const problems: string[] = [];
-  let files: string[];
-  try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.toml')).sort();
-  } catch (error) {
-    return { reflexes: [], problems: [`${dir}: cannot read the rules directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); no reflexes`] };
-  }
-  for (const file of files) {
-    const where = path.join(dir, file);
+  const { files, problems, error } = readRulesFiles(dir);
+  if (error) return { reflexes: [], problems: [`${error}; no reflexes`] };
+  for (const { where, text } of files) {
     let data: { reflex?: unknown };
     try {
-      data = parseToml(readFileSync(where, 'utf8')) as { reflex?: unknown };
+      data = parseToml(text) as { reflex?: unknown };
     } catch (error) {
       problems.push(`${where}: ${(error as Error).message.split('\n')[0]}; its reflexes are left out`);
       continue;

@@ -281,29 +281,40 @@ export function editDistance(a: string, b: string): number {
   return previous[b.length]!;
 }
 
-/** Reads every *.toml in `dir` in name order; a missing directory is no rules, with a problem saying so. */
-export function loadRules(dir: string = process.env.AIOS_RULES_DIR ?? DEFAULT_RULES_DIR): RuleSet {
-  const collected = new Collector();
-  let files: string[];
+/**
+ * The rules files (every *.toml in `dir`, in name order) with their text; one that cannot be
+ * read is a problem. `error` is set when the directory itself cannot be read. The intent rules
+ * and the reflexes (reflexes.ts) both read them.
+ */
+export function readRulesFiles(dir: string): { files: { where: string; text: string }[]; problems: string[]; error?: string } {
+  let names: string[];
   try {
-    files = readdirSync(dir)
+    names = readdirSync(dir)
       .filter((f) => f.endsWith('.toml'))
       .sort();
   } catch (error) {
-    collected.problems.push(`${dir}: cannot read the rules directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the reactive tier has no rules`);
-    return collected.build();
+    return { files: [], problems: [], error: `${dir}: cannot read the rules directory (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` };
   }
-  for (const file of files) {
-    const where = path.join(dir, file);
-    let text: string;
+  const files: { where: string; text: string }[] = [];
+  const problems: string[] = [];
+  for (const name of names) {
+    const where = path.join(dir, name);
     try {
-      text = readFileSync(where, 'utf8');
+      files.push({ where, text: readFileSync(where, 'utf8') });
     } catch (error) {
-      collected.problems.push(`${where}: cannot read it (${(error as Error).message}); its rules are left out`);
-      continue;
+      problems.push(`${where}: cannot read it (${(error as Error).message}); what it holds is left out`);
     }
-    collected.addFile(text, where);
   }
+  return { files, problems };
+}
+
+/** Reads every *.toml in `dir` in name order; a missing directory is no rules, with a problem saying so. */
+export function loadRules(dir: string = process.env.AIOS_RULES_DIR ?? DEFAULT_RULES_DIR): RuleSet {
+  const collected = new Collector();
+  const { files, problems, error } = readRulesFiles(dir);
+  if (error) collected.problems.push(`${error}; the reactive tier has no rules`);
+  collected.problems.push(...problems);
+  for (const { where, text } of files) collected.addFile(text, where);
   return collected.build();
 }
 

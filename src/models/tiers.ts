@@ -16,7 +16,7 @@
 import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod/mini';
-import { HOST_SHARE_DIR } from '../host-share.ts';
+import { HOST_SHARE_DIR } from '../disks.ts';
 import { parseSection, readConfigFile } from '../policy/config.ts';
 import { memorySize } from '../supervisor/service-spec.ts';
 

@@ -5,7 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ensureStateDisk, findsStateByLabel, isoVolumeLabel, STATE_DISK_LABEL } from '../../qemu/qemu.ts';
+import { ensureStateDisk, findsStateByLabel, isoVolumeLabel } from '../../qemu/qemu.ts';
+import { STATE_DISK_LABEL } from '../../src/disks.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'aios-state-disk-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
