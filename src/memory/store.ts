@@ -164,16 +164,16 @@ const MIGRATIONS: string[] = [
    END;`,
 ];
 
-/**
- * The word the index holds for a row's type: `aiostype` glued to the type, so that it is one
- * token nobody types ("decision" finds what a memory says, not every decision).
- */
 /** How many phrases an ftsQuery holds (each quoted; "" is a quote inside one). */
 function phraseCount(match: string): number {
   return match.replace(/""/g, '').split('"').length >> 1;
 }
 
-export function typeWord(type: string): string {
+/**
+ * The word the index holds for a row's type: `aiostype` glued to the type, so that it is one
+ * token nobody types ("decision" finds what a memory says, not every decision).
+ */
+function typeWord(type: string): string {
   return `"aiostype${type.replace(/"/g, '""')}"`;
 }
 
