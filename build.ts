@@ -20,7 +20,7 @@ import { BuildError, ROOT, runStep, type Step } from './src/build/step.ts';
 
 const src = (p: string): string => path.join(ROOT, p);
 /** out/aios and the native parts it finds beside itself. */
-const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios-spawn', 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
+const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
 
 /** A step that runs only when named (it needs mkarchiso or a container engine). */
 type BuildStep = Step & { onlyWhenNamed?: boolean };
