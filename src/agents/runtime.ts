@@ -171,7 +171,7 @@ export class AgentRuntime {
         return { ok: true, text: data.length > RESULT_CHARS ? `${data.slice(0, RESULT_CHARS)}… (${data.length} characters, cut)` : data, ...(display !== undefined ? { display } : {}) };
       },
       context: (request) => this.#context(request),
-      record: (decision) => this.#record(text, decision),
+      record: (decision) => this.#record(text, options.actor, decision),
     });
   }
 
@@ -207,14 +207,14 @@ export class AgentRuntime {
     return lines.join('\n');
   }
 
-  #record(text: string, decision: AgentResult): void {
+  #record(text: string, actor: string, decision: AgentResult): void {
     try {
       this.#memory?.add({
         type: 'routing',
         tier: 'operational',
         source: 'router',
         content: `${decision.tier ?? 'no tier'} ${decision.ok ? 'answered' : 'did not answer'} "${text.slice(0, 100)}": ${decision.reason}`.slice(0, 1000),
-        metadata: { tier: decision.tier, wanted: decision.wanted, ok: decision.ok, rounds: decision.rounds, inputTokens: decision.inputTokens, outputTokens: decision.outputTokens, costUsd: decision.costUsd, latencyMs: decision.latencyMs, cached: decision.cached },
+        metadata: { actor, tier: decision.tier, wanted: decision.wanted, ok: decision.ok, rounds: decision.rounds, inputTokens: decision.inputTokens, outputTokens: decision.outputTokens, costUsd: decision.costUsd, latencyMs: decision.latencyMs, cached: decision.cached },
       });
     } catch {
       // A full disk must not stop the answer.
