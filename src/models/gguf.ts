@@ -341,9 +341,11 @@ export function writeLlamaModel(file: string, shape: LlamaShape, seed = 1): { vo
   const tensors: TensorSpec[] = [
     { name: 'token_embd.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0' },
     { name: 'output_norm.weight', dims: [E], type: 'F32', fill: 'ones' },
-    // The end-of-generation tokens' logits are 0 where the others are random: greedy decoding
-    // never ends a reply early, so generation speed is measured over every token asked for.
-    { name: 'output.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0', zeroRows: [tokens.indexOf('</s>'), tokens.indexOf('<|im_end|>')] },
+    // Logits of 0 where the others are random, so greedy decoding never picks them: the
+    // end-of-generation tokens (a reply never ends early, and generation speed is measured over
+    // every token asked for), the other control tokens and the bytes 0x80 to 0xFF (they are no
+    // text alone: a model repeating one streamed nothing until its reply was done).
+    { name: 'output.weight', dims: [E, V], type: shape.type === 'F32' ? 'F32' : 'Q8_0', zeroRows: types.flatMap((type, i) => (type === 2 || type === 3 || (type === 6 && i - 3 >= 0x80) ? [i] : [])) },
   ];
   for (let layer = 0; layer < shape.layers; layer++) {
     const blk = `blk.${layer}`;

@@ -60,6 +60,14 @@ t.test('list, chat, stream, tool calls and embeddings through the openai client'
   // The generated models never end a greedy reply early (bench/local.ts measures every token).
   const greedy = await client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: 'hello' }], max_tokens: 20, temperature: 0 });
   t.match({ finish: greedy.choices[0]!.finish_reason, tokens: greedy.usage!.completion_tokens }, { finish: 'length', tokens: 20 }, 'a greedy reply runs to max_tokens');
+  // ...and never picks a token that is no text alone (a byte of a longer UTF-8 character, a
+  // control token): each token streams as it is generated, so a bench's time to first token is one.
+  for (const prompt of ['hello', 'disk full', 'why']) {
+    const pieces = await client.chat.completions.create({ model: 'local', messages: [{ role: 'user', content: prompt }], max_tokens: 20, temperature: 0, stream: true });
+    let streamed = 0;
+    for await (const chunk of pieces) if (chunk.choices[0]?.delta.content) streamed++;
+    t.ok(streamed >= 18, `"${prompt}": 20 greedy tokens streamed in ${streamed} pieces`);
+  }
 
   const stream = await client.chat.completions.create({ model: 'operational', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }], max_tokens: 8, stream: true, stream_options: { include_usage: true } });
   const deltas: string[] = [];
