@@ -79,7 +79,7 @@ t.test('with a model tier, the goal goes to the agent loop as agent:reflex/NAME'
 });
 
 t.test('aios maintain with a generated model: the goal goes through the models service, and the decision is the reflex\'s', async (t) => {
-  // No rule answers this goal (so it is the model's), and it names no tool a rule knows.
+  // No rule answers this goal, so it is the model's.
   const m = machine('[[reflex]]\nname = "busy"\nreading = "memory.used_percent"\nabove = 0\ngoal = "{value} percent in use: look into it and say why"\n');
   mkdirSync(path.join(m.stateDir, 'models'));
   writeLlamaModel(path.join(m.stateDir, 'models', 'tiny.gguf'), TINY_LLAMA);
