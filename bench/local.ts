@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SHAPE_1_1B, SHAPE_7B, writeLlamaModel, type LlamaShape } from '../src/models/gguf.ts';
-import { machine, print, round } from './lib.ts';
+import { MAIN, machine, print, round } from './lib.ts';
 import { LLAMA_BENCH, PREBUILT } from './llama-bench.ts';
 
 const { values } = parseArgs({ options: { shape: { type: 'string', default: '1.1b' }, threads: { type: 'string', default: '1,2' }, pp: { type: 'string', default: '512' }, tg: { type: 'string', default: '128' }, repetitions: { type: 'string', default: '3' } } });
@@ -33,7 +33,6 @@ const THREADS = values.threads.split(',').map(Number);
 const REPETITIONS = Number(values.repetitions);
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 const SHAPES: Record<string, LlamaShape> = { '1.1b': SHAPE_1_1B, '7b': SHAPE_7B };
-const ROOT = path.join(import.meta.dirname, '..');
 const MODELS = path.join(os.tmpdir(), 'aios-bench-models');
 
 function modelFile(name: string, shape: LlamaShape): string {
@@ -119,7 +118,7 @@ async function wholePath(file: string, threads: number): Promise<Way & { promptT
   const config = path.join(state, 'config.toml');
   // A 7B model on two cores needs minutes for a request: the service must not give up first.
   writeFileSync(config, `[models]\nthreads = ${threads}\ncontext_size = ${PP + TG + 256}\noperational_timeout_seconds = 3600\ntactical_timeout_seconds = 3600\n`);
-  const child = spawn(process.execPath, [path.join(ROOT, 'src', 'entry.ts'), 'models', 'serve', '--listen', `127.0.0.1:${port}`, '--state', state, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [MAIN, 'models', 'serve', '--listen', `127.0.0.1:${port}`, '--state', state, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => (/listening on/.test(d.toString()) ? resolve() : undefined));
     child.on('exit', (code) => reject(new Error(`models service exited ${code}`)));
