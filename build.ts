@@ -20,7 +20,7 @@ import { BuildError, ROOT, runStep, type Step } from './src/build/step.ts';
 
 const src = (p: string): string => path.join(ROOT, p);
 /** out/aios and the native parts it finds beside itself. */
-const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
+const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn', 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
 
 /** A step that runs only when named (it needs mkarchiso or a container engine). */
 type BuildStep = Step & { onlyWhenNamed?: boolean };
@@ -36,7 +36,7 @@ const steps = (iso: IsoOptions): BuildStep[] => [
   {
     name: 'sea',
     summary: 'making the single executable out/aios',
-    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios_rank.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json'), src('src/build/sea.ts')],
+    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios_rank.node'), src('src/native/build/Release/aios_llama_threads.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json'), src('src/build/sea.ts')],
     outputs: () => seaFiles(),
     run: (progress) => buildSea(progress),
   },

@@ -3,20 +3,22 @@
 // change the speed), three ways in the same run:
 //   - the whole path: an OpenAI request to the models service (`aios models serve`), which runs
 //     node-llama-cpp;
-//   - node-llama-cpp called directly in this process;
+//   - node-llama-cpp called directly in this process, as it is: without the persistent threadpool
+//     the models service gives its contexts (src/native/aios-llama-threads.c), so that the two
+//     side by side show what the pool is worth;
 //   - llama.cpp's own llama-bench, compiled from the release node-llama-cpp carries and linked
 //     against node-llama-cpp's prebuilt libraries, so that it runs the same kernels (the anchor;
 //     `node bench/llama-bench.ts` builds it once into out/llama-bench).
 // Goal: the whole path at 0.95x llama-bench or better. Generation is compared at the same
 // context depth (after the prompt; see llamaBench). The ratio to node-llama-cpp called
-// directly is printed too: it is what the models service and the request cost.
+// directly is printed too: what the models service and the request cost, less what the pool gains.
 // Each way is timed as llama-bench times itself: a warm-up first (the first evaluations after a
 // load run slower while the weights and the cache's pages are first touched), then --repetitions
 // runs, averaged. The three take turns, one repetition each, so that a slow minute on a shared
 // machine slows all three alike instead of one.
 //
 //   node bench/local.ts [--shape 1.1b,7b] [--threads 1,2] [--pp 512] [--tg 128] [--repetitions 3]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -169,9 +171,14 @@ type BenchRow = { n_prompt: number; n_gen: number; n_depth: number; avg_ts: numb
  */
 function llamaBench(file: string, threads: number, depth: number): BenchRow[] {
   // Run where the CPU variants are: ggml picks the best one for this CPU, as node-llama-cpp does.
-  const out = execFileSync(LLAMA_BENCH, ['-m', file, '-p', `${PP},0`, '-n', `0,${TG}`, '-d', `0,${depth}`, '-t', String(threads), '-r', '1', '-o', 'json'], { encoding: 'utf8', maxBuffer: 64 << 20, cwd: PREBUILT });
-  return JSON.parse(out) as BenchRow[];
+  const run = spawnSync(LLAMA_BENCH, ['-m', file, '-p', `${PP},0`, '-n', `0,${TG}`, '-d', `0,${depth}`, '-t', String(threads), '-r', '1', '-o', 'json'], { encoding: 'utf8', maxBuffer: 64 << 20, cwd: PREBUILT });
+  if (run.status !== 0) throw new Error(`llama-bench failed (${run.error?.message ?? `exit ${run.status}`}): ${run.stderr}`);
+  // Which kernels ran differs between machines (zen4 on one, sapphirerapids on another): the
+  // results say it, so that runs on different machines are not compared as if alike.
+  cpuVariant = /libggml-cpu-([\w-]+)\.so/.exec(run.stderr)?.[1] ?? cpuVariant;
+  return JSON.parse(run.stdout) as BenchRow[];
 }
+let cpuVariant = 'unknown';
 
 function summary(loadMs: number, runs: Run[], promptTokens: number): { loadMs: number; ppTokensPerSecond: number; tgTokensPerSecond: number; firstTokenMs: number } {
   return {
@@ -222,4 +229,4 @@ for (const name of values.shape.split(',')) {
     });
   }
 }
-print({ benchmark: 'local', machine: machine(), pp: PP, tg: TG, goal: 'the whole path at 0.95x llama-bench or better', results });
+print({ benchmark: 'local', machine: { ...machine(), ggmlCpuVariant: cpuVariant }, pp: PP, tg: TG, goal: 'the whole path at 0.95x llama-bench or better', results });

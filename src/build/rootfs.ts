@@ -61,7 +61,7 @@ export function stageRootfs(progress: (message: string) => void): void {
     if (SKIPPED_APPLETS.has(applet) || existsSync(link)) continue;
     symlinkSync('busybox', link);
   }
-  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node'), path.join(lib, 'aios_rank.node')];
+  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node'), path.join(lib, 'aios_rank.node'), path.join(lib, 'aios_llama_threads.node')];
   for (const program of HOST_PROGRAMS) {
     const source = realpathSync(requireTool(program));
     const target = path.join(ROOTFS, 'usr/bin', program);
@@ -109,7 +109,7 @@ export function stageExecutable(root: string, llama: 'archive' | 'unpacked', pro
   mkdirSync(lib, { recursive: true });
   mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
   // The sea step left the executable with its native parts beside it; they stay together.
-  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios-spawn', 'agent.cjs']) {
+  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn', 'agent.cjs']) {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
     chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
   }

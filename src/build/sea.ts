@@ -35,7 +35,7 @@ export function buildSea(progress: (message: string) => void): void {
   progress('snapshotting the bundle and injecting it (node --build-sea)');
   buildSeaAtImagePath(stripped);
   // out/aios finds its native parts next to itself, as /usr/lib/aios/aios does in the image.
-  for (const file of ['aios_native.node', 'aios_rank.node', 'aios-spawn']) {
+  for (const file of ['aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn']) {
     const source = path.join(ROOT, 'src', 'native', 'build', 'Release', file);
     if (!existsSync(source)) throw new BuildError(`${source} is missing: run \`npm run build:native\`.`);
     copyFileSync(source, path.join(path.dirname(SEA), file));

@@ -13,6 +13,7 @@
 import { statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { loadLlamaThreadpools, type LlamaThreadpools } from '../native/index.ts';
 import { importRuntimePackage } from '../native/packages.ts';
 import { formatBytes } from '../tools/sys-tools.ts';
 import type { ChatHistoryItem, Llama, LlamaContext, LlamaEmbeddingContext, LlamaGrammar, LlamaModel } from 'node-llama-cpp';
@@ -97,18 +98,29 @@ export class LlamaHost {
   readonly #loading = new Map<string, Promise<Loaded>>();
   readonly #timer: NodeJS.Timeout;
 
-  private constructor(llama: Llama, options: HostOptions) {
+  readonly #threads: LlamaThreadpools;
+
+  private constructor(llama: Llama, threads: LlamaThreadpools, options: HostOptions) {
     this.#llama = llama;
+    this.#threads = threads;
     this.#options = options;
     this.#timer = setInterval(() => void this.unloadIdle(), Math.min(options.idleMs, 30_000));
     this.#timer.unref();
   }
 
   static async start(options: HostOptions): Promise<LlamaHost> {
+    // Before node-llama-cpp loads its addon: its contexts get persistent threadpools, so that
+    // generation does not start and join ggml's threads for every token.
+    const threads = loadLlamaThreadpools();
     const { getLlama, LlamaLogLevel } = await importRuntimePackage<typeof import('node-llama-cpp')>('node-llama-cpp');
     // The prebuilt CPU binary only: nothing is downloaded or built at run time.
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, progressLogs: false, maxThreads: options.threads });
-    return new LlamaHost(llama, options);
+    return new LlamaHost(llama, threads, options);
+  }
+
+  /** The persistent threadpools of the contexts loaded now (none at 1 thread), for /health. */
+  threadpools(): { live: { threads: number }[]; made: number } {
+    return this.#threads.threadpools();
   }
 
   /** The models loaded now, for /v1/models and status. */

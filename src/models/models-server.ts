@@ -5,7 +5,7 @@
 //   GET  /v1/models               the GGUF models here, each with the tier it serves
 //   POST /v1/chat/completions     messages, tools (grammar-constrained calls), stream (SSE)
 //   POST /v1/embeddings           input: a string or strings
-//   GET  /health                  { ok, loaded }
+//   GET  /health                  { ok, loaded, threadpools: { live: [{ threads }], made } }
 //
 // `model` is a model's id (its file name without .gguf), a tier ("operational", "tactical"), or
 // "local" (the operational model, else the tactical one). Errors are OpenAI's shape:
@@ -110,7 +110,7 @@ export async function createModelsServer(options: ServerOptions): Promise<Fastif
     void reply.status(http.status).send({ error: { message: http.message, type: http.type, param: http.param, code: null } });
   });
 
-  app.get('/health', async () => ({ ok: true, loaded: options.host.loaded().map((l) => path.basename(l.file)) }));
+  app.get('/health', async () => ({ ok: true, loaded: options.host.loaded().map((l) => path.basename(l.file)), threadpools: options.host.threadpools() }));
 
   app.get('/v1/models', async () => ({
     object: 'list',

@@ -22,6 +22,13 @@
       "include_dirs": ["../../node_modules/better-sqlite3/deps/sqlite3"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
       "libraries": ["-lm"]
+    },
+    {
+      "target_name": "aios_llama_threads",
+      "sources": ["aios-llama-threads.c"],
+      "include_dirs": ["llama-headers/include", "llama-headers/ggml/include"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
     }
   ]
 }

@@ -1,6 +1,7 @@
 // The native addon (aios-native.c) and the aios-spawn helper, found where the build put them:
 // next to the executable in the image (/usr/lib/aios), or in src/native/build in development.
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface ChildStatus {
@@ -42,6 +43,8 @@ const ADDON = 'aios_native.node';
 const SPAWN_HELPER = 'aios-spawn';
 /** The SQLite extension with memory search's ranking (aios-rank.c); node-gyp names it .node. */
 const RANK_EXTENSION = 'aios_rank.node';
+/** Persistent ggml threadpools for node-llama-cpp's contexts (aios-llama-threads.c). */
+const LLAMA_THREADS = 'aios_llama_threads.node';
 
 function candidateDirs(): string[] {
   const dirs: string[] = [];
@@ -93,4 +96,25 @@ export function rankExtension(): string | null {
     if (existsSync(file)) return file;
   }
   return null;
+}
+
+export interface LlamaThreadpools {
+  /** The pools attached to live contexts, and how many were made in this process. */
+  threadpools(): { live: { threads: number }[]; made: number };
+}
+
+let llamaThreads: LlamaThreadpools | undefined;
+
+/**
+ * Gives every llama.cpp context node-llama-cpp makes in this process a persistent threadpool
+ * (see aios-llama-threads.c). Must run before node-llama-cpp loads its addon: the addon's calls
+ * bind to the first definitions in the global scope, which RTLD_GLOBAL puts these in.
+ */
+export function loadLlamaThreadpools(): LlamaThreadpools {
+  if (!llamaThreads) {
+    const module = { exports: {} as LlamaThreadpools };
+    process.dlopen(module, locate(LLAMA_THREADS), os.constants.dlopen.RTLD_NOW | os.constants.dlopen.RTLD_GLOBAL);
+    llamaThreads = module.exports;
+  }
+  return llamaThreads;
 }

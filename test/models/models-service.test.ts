@@ -2,9 +2,10 @@
 // directory, spoken to with the official `openai` client (as the runtime and other programs on
 // the machine will): model list, chat with and without streaming, grammar-constrained tool calls
 // that always parse and match the tool's schema, embeddings, clear errors, the memory bound, a
-// model file that does not load (the service stays up), and unloading after the idle time.
+// model file that does not load (the service stays up), unloading after the idle time, and the
+// persistent threadpool a context gets at 2 threads.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -146,4 +147,31 @@ t.test('a model is loaded on first use and unloaded after the idle time', async 
   const deadline = Date.now() + 20_000;
   while ((await loaded()).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
   t.same(await loaded(), [], 'unloaded when idle');
+});
+
+t.test('at 2 threads a context keeps one threadpool from load to unload', async (t) => {
+  // Without it ggml starts its second thread for every token and joins it after (see
+  // aios-llama-threads.c and bench/local.ts for what that costs): then no thread outlives a
+  // request, and unloading the model ends none.
+  const { url, child } = await serve(t, '[models]\nidle_seconds = 5\nthreads = 2\ncontext_size = 512\n');
+  type Health = { loaded: string[]; threadpools: { live: { threads: number }[]; made: number } };
+  const health = async () => (await (await fetch(`${url}/health`)).json()) as Health;
+  const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]);
+  t.same((await health()).threadpools, { live: [], made: 0 }, 'none before a model is loaded');
+  const ask = async () => {
+    const r = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'x' }], max_tokens: 8 }) });
+    t.equal(r.status, 200);
+  };
+  await ask();
+  const { live, made } = (await health()).threadpools;
+  t.same(live, [{ threads: 2 }], 'the loaded context has a pool of 2 threads');
+  await ask();
+  await ask();
+  t.same((await health()).threadpools, { live, made }, 'later requests use it: no pool is made per request');
+  const whileLoaded = threads();
+  const deadline = Date.now() + 20_000;
+  while ((await health()).loaded.length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 500));
+  t.same((await health()).threadpools.live, [], 'freed with the context');
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(whileLoaded - threads(), 1, "the pool's second thread waited between requests and ended with the model");
 });
