@@ -173,7 +173,7 @@ function llamaBench(file: string, threads: number, depth: number): BenchRow[] {
   // Run where the CPU variants are: ggml picks the best one for this CPU, as node-llama-cpp does.
   const run = spawnSync(LLAMA_BENCH, ['-m', file, '-p', `${PP},0`, '-n', `0,${TG}`, '-d', `0,${depth}`, '-t', String(threads), '-r', '1', '-o', 'json'], { encoding: 'utf8', maxBuffer: 64 << 20, cwd: PREBUILT });
   if (run.status !== 0) throw new Error(`llama-bench failed (${run.error?.message ?? `exit ${run.status}`}): ${run.stderr}`);
-  // Which kernels ran differs between machines (zen4 on one, sapphirerapids on another): the
+  // Which kernels ran differs between machines (zen4 on an AMD EPYC, other builds elsewhere): the
   // results say it, so that runs on different machines are not compared as if alike.
   cpuVariant = /libggml-cpu-([\w-]+)\.so/.exec(run.stderr)?.[1] ?? cpuVariant;
   return JSON.parse(run.stdout) as BenchRow[];
